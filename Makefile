@@ -1,0 +1,61 @@
+# Telebridge — two commands on a fresh machine:
+#   make demo   set up, migrate, seed the demo network and serve it at http://127.0.0.1:8000
+#   make test   set up and run the whole test suite
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := src/telebridge/static/vendor
+export TELEBRIDGE_DATABASE_URL ?= sqlite+aiosqlite:///var/telebridge.db
+export TELEBRIDGE_FILES_DIR ?= var/files
+
+.PHONY: setup demo serve test system-deps vendor catalogs bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Front-end packages from the npm registry (package.json + lock), copied into static/vendor.
+$(VENDOR)/.stamp: package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp node_modules/@alpinejs/csp/dist/cdn.min.js $(VENDOR)/alpine-csp.min.js
+	touch $@
+
+vendor: $(VENDOR)/.stamp
+
+catalogs: $(STAMP)
+	$(BIN)/python -m telebridge.kit.i18n compile
+
+setup: $(STAMP) vendor catalogs
+
+# Debian packages the browser tests need. Installed when missing and we may (root);
+# otherwise the browser tests skip with a clear reason (never on CI).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing and not root; browser tests will be skipped"; fi; \
+	fi
+
+demo: setup
+	mkdir -p var
+	$(BIN)/telebridge migrate
+	$(BIN)/telebridge demo --facilities $${FACILITIES:-1000}
+	$(BIN)/telebridge serve --host 127.0.0.1 --port 8000
+
+serve: setup
+	$(BIN)/telebridge serve --host 127.0.0.1 --port 8000
+
+test: setup system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/seed.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) var .pytest_cache test-artifacts
