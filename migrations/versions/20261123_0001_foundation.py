@@ -10,12 +10,80 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 import telebridge.kit.db
+import datetime
+
+# A frozen copy: later edits of the list need their own migration.
+SPECIALTIES = (
+    ('cardiology', 'Tim mạch', 'Cardiology'),
+    ('paediatrics', 'Nhi khoa', 'Paediatrics'),
+    ('neonatology', 'Sơ sinh', 'Neonatology'),
+    ('paediatric_cardiology', 'Tim mạch nhi', 'Paediatric cardiology'),
+    ('obstetrics', 'Sản khoa', 'Obstetrics'),
+    ('internal_medicine', 'Nội khoa', 'Internal medicine'),
+    ('emergency', 'Cấp cứu', 'Emergency medicine'),
+    ('intensive_care', 'Hồi sức tích cực', 'Intensive care'),
+    ('surgery', 'Ngoại khoa', 'General surgery'),
+    ('trauma_orthopaedics', 'Chấn thương chỉnh hình', 'Trauma and orthopaedics'),
+    ('neurology', 'Thần kinh', 'Neurology'),
+    ('neurosurgery', 'Phẫu thuật thần kinh', 'Neurosurgery'),
+    ('oncology', 'Ung bướu', 'Oncology'),
+    ('radiology', 'Chẩn đoán hình ảnh', 'Radiology and imaging'),
+    ('infectious_diseases', 'Truyền nhiễm', 'Infectious diseases'),
+    ('respiratory', 'Hô hấp', 'Respiratory medicine'),
+    ('endocrinology', 'Nội tiết', 'Endocrinology'),
+    ('nephrology', 'Thận - tiết niệu', 'Nephrology and urology'),
+    ('gastroenterology', 'Tiêu hóa', 'Gastroenterology'),
+    ('dermatology', 'Da liễu', 'Dermatology'),
+    ('ophthalmology', 'Mắt', 'Ophthalmology'),
+    ('ent', 'Tai mũi họng', 'Ear, nose and throat'),
+    ('psychiatry', 'Tâm thần', 'Psychiatry'),
+    ('traditional_medicine', 'Y học cổ truyền', 'Traditional medicine'),
+    ('geriatrics', 'Lão khoa', 'Geriatrics'),
+    ('haematology', 'Huyết học', 'Haematology'),
+    ('pathology', 'Giải phẫu bệnh', 'Pathology'),
+    ('rehabilitation', 'Phục hồi chức năng', 'Rehabilitation'),
+    ('tropical_medicine', 'Bệnh nhiệt đới', 'Tropical medicine'),
+    ('endocrine_diabetes', 'Đái tháo đường', 'Diabetes'),
+)
 
 
 revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
+
+
+
+def _load_reference_data() -> None:
+    """The 34 provinces and 3,321 communes in force since 1 July 2025 (vietnam-provinces),
+    and the specialty list."""
+    import json
+
+    import vietnam_provinces
+
+    from telebridge.kit.validators import fold
+
+    with open(vietnam_provinces.NESTED_DIVISIONS_JSON_PATH, encoding="utf-8") as fh:
+        divisions = json.load(fh)
+    provinces = sa.table("provinces", sa.column("code", sa.Integer), sa.column("name", sa.String),
+                         sa.column("division_type", sa.String), sa.column("codename", sa.String),
+                         sa.column("valid_from", sa.Date))
+    communes = sa.table("communes", sa.column("code", sa.Integer), sa.column("province_code", sa.Integer),
+                        sa.column("name", sa.String), sa.column("division_type", sa.String),
+                        sa.column("search_text", sa.String), sa.column("valid_from", sa.Date))
+    reform = datetime.date(2025, 7, 1)
+    op.bulk_insert(provinces, [
+        {"code": p["code"], "name": p["name"], "division_type": p["division_type"], "codename": p["codename"], "valid_from": reform}
+        for p in divisions
+    ])
+    op.bulk_insert(communes, [
+        {"code": w["code"], "province_code": p["code"], "name": w["name"], "division_type": w["division_type"],
+         "search_text": fold(w["name"]), "valid_from": reform}
+        for p in divisions for w in p["wards"]
+    ])
+    specialties = sa.table("specialties", sa.column("code", sa.String), sa.column("name_vi", sa.String),
+                           sa.column("name_en", sa.String))
+    op.bulk_insert(specialties, [{"code": c, "name_vi": vi, "name_en": en} for c, vi, en in SPECIALTIES])
 
 
 def upgrade() -> None:
@@ -449,6 +517,7 @@ def upgrade() -> None:
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
+    _load_reference_data()
     # ### end Alembic commands ###
 
 

@@ -31,7 +31,9 @@ class User(UUIDPk, Timestamps, Base):
     practitioner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("practitioners.id", ondelete="SET NULL"))
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
 
-    assignments: Mapped[list[RoleAssignment]] = relationship(back_populates="user", lazy="raise", cascade="all, delete-orphan")
+    assignments: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="user", lazy="raise", cascade="all, delete-orphan", foreign_keys="RoleAssignment.user_id"
+    )
 
 
 class RoleAssignment(UUIDPk, Base):

@@ -106,8 +106,72 @@ def compile_catalogs() -> int:
     return count
 
 
-if __name__ == "__main__":  # python -m telebridge.kit.i18n compile
+# --------------------------------------------------------------------------- extraction
+
+PACKAGE_DIR = LOCALES_DIR.parent
+_METHODS = {".py": "python", ".html": "jinja2.ext:babel_extract"}
+_OPTIONS = {".html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}}
+
+
+def catalog_of(path: Path) -> str:
+    """Which catalog a source file's messages belong to: its domain folder, else 'core'."""
+    rel = path.relative_to(PACKAGE_DIR).parts
+    if rel[0] == "templates" and len(rel) > 2:
+        return rel[1]
+    if len(rel) > 1 and rel[0] not in ("kit", "templates", "static", "locales"):
+        return rel[0]
+    return "core"
+
+
+def extract_messages() -> dict[str, dict[str, list[str]]]:
+    """{catalog: {msgid: [locations]}} for every translatable string in the package."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
+
+    keywords = dict(DEFAULT_KEYWORDS)
+    keywords["N_"] = None
+    found: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(PACKAGE_DIR.rglob("*")):
+        if path.suffix not in _METHODS or "static" in path.parts or "locales" in path.parts:
+            continue
+        for lineno, message, _comments, _ctx in extract_from_file(
+            _METHODS[path.suffix], str(path), keywords=keywords, options=_OPTIONS.get(path.suffix)
+        ):
+            ids = message if isinstance(message, tuple) else (message,)
+            for msgid in ids[:1]:
+                if msgid:
+                    where = f"{path.relative_to(PACKAGE_DIR)}:{lineno}"
+                    found.setdefault(catalog_of(path), {}).setdefault(msgid, []).append(where)
+    return found
+
+
+def update_catalogs(lang: str = "vi") -> dict[str, int]:
+    """Add new msgids (untranslated) to each domain's catalog, drop vanished ones; return counts missing."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    missing: dict[str, int] = {}
+    for name, messages in extract_messages().items():
+        po = LOCALES_DIR / lang / "LC_MESSAGES" / f"{name}.po"
+        old: dict[str, str] = {}
+        if po.exists():
+            with po.open("rb") as fh:
+                old = {m.id: m.string for m in read_po(fh, locale=lang) if m.id and isinstance(m.id, str)}  # type: ignore[misc]
+        catalog = Catalog(locale=lang, domain=name, project="Telebridge", charset="utf-8")
+        for msgid in sorted(messages):
+            catalog.add(msgid, old.get(msgid, ""), locations=[(loc.rsplit(":", 1)[0], int(loc.rsplit(":", 1)[1])) for loc in messages[msgid][:3]])
+        po.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("wb") as fh:
+            write_po(fh, catalog, width=100, omit_header=False, sort_output=True)
+        missing[name] = sum(1 for msgid in messages if not old.get(msgid))
+    translations.cache_clear()
+    return missing
+
+
+if __name__ == "__main__":  # python -m telebridge.kit.i18n compile|extract
     if sys.argv[1:] == ["compile"]:
         print(f"compiled {compile_catalogs()} catalogs")
+    elif sys.argv[1:] == ["extract"]:
+        for name, n in sorted(update_catalogs().items()):
+            print(f"{name}.po: {n} untranslated")
     else:
-        sys.exit("usage: python -m telebridge.kit.i18n compile")
+        sys.exit("usage: python -m telebridge.kit.i18n compile|extract")

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from telebridge.kit.i18n import N_
+
 
 class Role(StrEnum):
     SPOKE_CLINICIAN = "spoke_clinician"
@@ -20,6 +22,16 @@ class Role(StrEnum):
     SYSTEM_ADMIN = "system_admin"
     PATIENT = "patient"
 
+
+ROLE_LABELS = {
+    Role.SPOKE_CLINICIAN: N_("Bridge-point clinician"),
+    Role.HUB_SPECIALIST: N_("Hub specialist"),
+    Role.HUB_COORDINATOR: N_("Hub coordinator"),
+    Role.FACILITY_ADMIN: N_("Facility administrator"),
+    Role.AUTHORITY_ANALYST: N_("Health-authority analyst"),
+    Role.SYSTEM_ADMIN: N_("System administrator"),
+    Role.PATIENT: N_("Patient"),
+}
 
 CLINICAL_ROLES = frozenset({Role.SPOKE_CLINICIAN, Role.HUB_SPECIALIST, Role.HUB_COORDINATOR})
 # Accounts holding any of these roles must use a second factor.

@@ -1,0 +1,162 @@
+"""create_app(): one ASGI app serving pages, /api/v1 JSON, health checks and static files."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from telebridge.config import Settings, get_settings
+from telebridge.identity.deps import LoginRequired
+from telebridge.kit import audit, i18n, logs
+from telebridge.kit.db import make_engine, make_sessionmaker
+from telebridge.kit.errors import DomainError, Forbidden
+from telebridge.kit.i18n import N_
+from telebridge.kit.web import LOCALE_COOKIE, STATIC_DIR, is_htmx, render, wants_html
+
+log = logging.getLogger("telebridge.http")
+
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "permissions-policy": "geolocation=()",
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logs.configure(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not hasattr(app.state, "engine"):
+            app.state.engine = make_engine(settings.database_url)
+            app.state.sessionmaker = make_sessionmaker(app.state.engine)
+            app.state.owns_engine = True
+        yield
+        if getattr(app.state, "owns_engine", False):
+            await app.state.engine.dispose()
+
+    app = FastAPI(title="Telebridge", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
+                  openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        request.state.request_id = uuid.uuid4().hex[:12]
+        lang = i18n.normalize(request.query_params.get("lang")) or i18n.normalize(request.cookies.get(LOCALE_COOKIE))
+        if lang is None and request.url.path.startswith("/api/"):
+            lang = i18n.negotiate(request.headers.get("accept-language"))
+        i18n.set_locale(lang or settings.default_locale)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_form_bytes and request.method in ("POST", "PUT", "PATCH"):
+            response: Response = _error_response(request, 413, "too_large", i18n.gettext(N_("The submitted data is too large.")))
+        else:
+            response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("cache-control", "no-store")
+        route = request.scope.get("route")
+        logs.log(log, logging.INFO, "request", method=request.method, route=getattr(route, "path", "-"),
+                 status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1),
+                 request_id=request.state.request_id)
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if isinstance(exc, Forbidden) and getattr(exc, "audit", None) and hasattr(request.app.state, "sessionmaker"):
+            subject = getattr(request.state, "subject", None)
+            if subject is not None:
+                await audit.record_in_own_transaction(request.app.state.sessionmaker, subject, outcome="denied", **exc.audit)  # type: ignore[attr-defined]
+        return _error_response(request, exc.status, exc.code, exc.translated(), exc.field)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        from urllib.parse import quote
+
+        target = "/login?next=" + quote(str(request.url.path)) + ("&m=expired" if exc.expired else "")
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        response = RedirectResponse(target, status_code=303)
+        if exc.expired:
+            response.delete_cookie("tb_session", path="/")
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        fields = [".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors()]
+        message = i18n.gettext(N_("Some fields are missing or malformed: {fields}.")).format(fields=", ".join(fields))
+        return _error_response(request, 422, "malformed", message, fields[0] if fields else None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {
+            404: N_("This page does not exist."),
+            405: N_("This action is not allowed here."),
+        }
+        return _error_response(request, exc.status_code, "http_error",
+                               i18n.gettext(messages.get(exc.status_code, N_("The request could not be served."))))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"fields": {"request_id": getattr(request.state, "request_id", "-")}})
+        return _error_response(request, 500, "internal",
+                               i18n.gettext(N_("Something went wrong on our side. Nothing was saved; please try again.")))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from telebridge.audit import views as audit_views
+    from telebridge.home import views as home_views
+    from telebridge.identity import api as identity_api
+    from telebridge.identity import views as identity_views
+    from telebridge.network import api as network_api
+    from telebridge.network import views as network_views
+    from telebridge.patients import api as patients_api
+    from telebridge.patients import views as patients_views
+
+    for module in (identity_views, identity_api, home_views, network_api, network_views,
+                   patients_api, patients_views, audit_views):
+        app.include_router(module.router)
+
+
+def _error_response(request: Request, status: int, code: str, message: str, field: str | None = None) -> Response:
+    if wants_html(request):
+        template = "fragments/error.html" if is_htmx(request) else "error.html"
+        return render(request, template, {"status": status, "message": message}, status)
+    body: dict[str, object] = {"error": {"code": code, "message": message}}
+    if field:
+        body["error"]["field"] = field  # type: ignore[index]
+    return JSONResponse(body, status_code=status)

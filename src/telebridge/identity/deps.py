@@ -1,0 +1,92 @@
+"""Who is asking: the subject behind a session cookie (pages) or a bearer token (API)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telebridge.identity import repository as repo
+from telebridge.identity import service
+from telebridge.identity.models import User
+from telebridge.kit.db import utcnow
+from telebridge.kit.deps import client_addr, get_db
+from telebridge.kit.errors import Unauthenticated
+from telebridge.kit.i18n import N_
+from telebridge.kit.subject import Subject
+from telebridge.kit.web import check_csrf
+
+SESSION_COOKIE = "tb_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class LoginRequired(Exception):
+    """A page needs a signed-in user; the app redirects to the sign-in page."""
+
+    def __init__(self, expired: bool = False):
+        self.expired = expired
+
+
+async def _from_session(request: Request, db: AsyncSession) -> tuple[User, Subject] | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    now = utcnow()
+    s = await repo.session_by_hash(db, service.sha256(token))
+    if s is None or not service.session_alive(s, now) or not s.mfa_passed:
+        raise LoginRequired(expired=True)
+    user = await db.get(User, s.user_id)
+    if user is None or not user.is_active:
+        raise LoginRequired(expired=True)
+    await service.touch_session(s, now)
+    request.state.session_token = token
+    return user, await service.subject_for(db, user, client_addr(request))
+
+
+async def _from_bearer(request: Request, db: AsyncSession) -> Subject | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    token = await repo.token_by_hash(db, service.sha256(header[7:].strip()))
+    now = utcnow()
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        raise Unauthenticated(N_("The access token is invalid or has expired."), code="invalid_token")
+    user = await db.get(User, token.user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated(N_("The access token is invalid or has expired."), code="invalid_token")
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+    return await service.subject_for(db, user, client_addr(request))
+
+
+async def page_subject(request: Request, db: Annotated[AsyncSession, Depends(get_db)]) -> Subject:
+    found = await _from_session(request, db)
+    if found is None:
+        raise LoginRequired(expired=False)
+    if request.method not in SAFE_METHODS:
+        await check_csrf(request)
+    request.state.subject = found[1]
+    request.state.user = found[0]
+    return found[1]
+
+
+async def api_subject(request: Request, db: Annotated[AsyncSession, Depends(get_db)]) -> Subject:
+    subject = await _from_bearer(request, db)
+    if subject is None:
+        try:
+            found = await _from_session(request, db)
+        except LoginRequired:
+            found = None
+        if found is None:
+            raise Unauthenticated(N_("Sign in first: send a bearer token."), code="unauthenticated")
+        if request.method not in SAFE_METHODS:
+            await check_csrf(request)
+        subject = found[1]
+    request.state.subject = subject
+    return subject
+
+
+PageSubject = Annotated[Subject, Depends(page_subject)]
+ApiSubject = Annotated[Subject, Depends(api_subject)]
+Db = Annotated[AsyncSession, Depends(get_db)]
