@@ -144,13 +144,15 @@ def extract_messages() -> dict[str, dict[str, list[str]]]:
     return found
 
 
-def update_catalogs(lang: str = "vi") -> dict[str, int]:
+def update_catalogs(lang: str = "vi", only: str | None = None) -> dict[str, int]:
     """Add new msgids (untranslated) to each domain's catalog, drop vanished ones; return counts missing."""
     from babel.messages.catalog import Catalog
     from babel.messages.pofile import write_po
 
     missing: dict[str, int] = {}
     for name, messages in extract_messages().items():
+        if only and name != only:
+            continue
         po = LOCALES_DIR / lang / "LC_MESSAGES" / f"{name}.po"
         old: dict[str, str] = {}
         if po.exists():
@@ -170,8 +172,8 @@ def update_catalogs(lang: str = "vi") -> dict[str, int]:
 if __name__ == "__main__":  # python -m telebridge.kit.i18n compile|extract
     if sys.argv[1:] == ["compile"]:
         print(f"compiled {compile_catalogs()} catalogs")
-    elif sys.argv[1:] == ["extract"]:
-        for name, n in sorted(update_catalogs().items()):
+    elif sys.argv[1:2] == ["extract"]:
+        for name, n in sorted(update_catalogs(only=(sys.argv[2:3] or [None])[0]).items()):
             print(f"{name}.po: {n} untranslated")
     else:
-        sys.exit("usage: python -m telebridge.kit.i18n compile|extract")
+        sys.exit("usage: python -m telebridge.kit.i18n compile | extract [CATALOG]")
