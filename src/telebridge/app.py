@@ -20,6 +20,7 @@ from telebridge.identity.deps import LoginRequired
 from telebridge.kit import audit, i18n, logs
 from telebridge.kit.db import make_engine, make_sessionmaker
 from telebridge.kit.errors import DomainError, Forbidden
+from telebridge.kit.events import make_bus
 from telebridge.kit.i18n import N_
 from telebridge.kit.web import LOCALE_COOKIE, STATIC_DIR, is_htmx, render, wants_html
 
@@ -47,7 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.engine = make_engine(settings.database_url)
             app.state.sessionmaker = make_sessionmaker(app.state.engine)
             app.state.owns_engine = True
+        if not hasattr(app.state, "bus"):
+            app.state.bus = make_bus(settings.redis_url)
         yield
+        await app.state.bus.close()
         if getattr(app.state, "owns_engine", False):
             await app.state.engine.dispose()
 

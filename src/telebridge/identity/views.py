@@ -70,7 +70,7 @@ async def login_page(request: Request, db: Db, next: str = "/", m: str | None = 
     found = await _pending(request, db)
     if found and found[0].mfa_passed:
         return RedirectResponse(_safe_next(next), status_code=303)
-    notice = NOTICES.get(m or "")
+    notice = i18n.gettext(NOTICES[m]) if m in NOTICES else None
     return render(request, "identity/login.html", {"next": _safe_next(next), "notice": notice})
 
 

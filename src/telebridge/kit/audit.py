@@ -124,6 +124,8 @@ def record(session: AsyncSession | Session, actor: Actor, **kwargs: Any) -> None
     ``detail`` must never hold clinical content or secrets: ids, field names, counts.
     """
     sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if not sync.in_transaction():
+        sync.begin()  # so that a rollback before any SQL still discards the record
     sync.info.setdefault("audit_pending", []).append(_entry(actor, **kwargs))
 
 
@@ -174,9 +176,10 @@ def _seal(session: Session) -> None:
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop("audit_pending", None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction, not a savepoint
+        session.info.pop("audit_pending", None)
 
 
 @dataclass

@@ -104,6 +104,8 @@ Callback = Callable[[], Awaitable[None] | None]
 def after_commit(session: AsyncSession | Session, callback: Callback) -> None:
     """Run ``callback`` once the session's transaction has committed (dropped on rollback)."""
     sync = session.sync_session if isinstance(session, AsyncSession) else session
+    if not sync.in_transaction():
+        sync.begin()  # so that a rollback before any SQL still drops the callback
     sync.info.setdefault("after_commit", []).append(callback)
 
 
@@ -118,9 +120,10 @@ def _release_after_commit(session: Session) -> None:
             task.add_done_callback(_background.discard)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop("after_commit", None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_commit(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction, not a savepoint
+        session.info.pop("after_commit", None)
 
 
 _background: set[asyncio.Task[Any]] = set()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.factories import UserRef
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def csrf_of(client: httpx.AsyncClient, path: str = "/login") -> str:
+    page = await client.get(path)
+    match = _CSRF.search(page.text)
+    assert match, f"no CSRF field on {path}"
+    return match.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, user: UserRef) -> httpx.Response:
+    """Password then TOTP through the pages; returns the final response."""
+    token = await csrf_of(client)
+    r = await client.post("/login", data={"username": user.username, "password": user.password, "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"].startswith("/login/totp"), r.text
+    r = await client.post("/login/totp", data={"code": user.totp_now(), "csrf_token": token, "next": "/"})
+    assert r.status_code == 303, r.text
+    return r
