@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from telebridge.kit.db import Base, Timestamps, UUIDPk
@@ -114,7 +114,11 @@ class HubLink(UUIDPk, Timestamps, Base):
 
     specialties: Mapped[list[HubLinkSpecialty]] = relationship(lazy="raise", cascade="all, delete-orphan")
 
-    __table_args__ = (UniqueConstraint("hub_id", "spoke_id", name="uq_hub_links_pair"),)
+    # One current link per pair (migration 0003); an ended link may be renewed by a new one.
+    __table_args__ = (
+        Index("uq_hub_links_current_pair", "hub_id", "spoke_id", unique=True,
+              sqlite_where=text("valid_to IS NULL"), postgresql_where=text("valid_to IS NULL")),
+    )
 
 
 class HubLinkSpecialty(Base):

@@ -1,0 +1,107 @@
+"""Network test helpers: browser sign-in (password + TOTP), extra users and builders."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telebridge.kit.audit import AuditEvent
+from telebridge.kit.subject import Role
+from tests import factories
+
+SignIn = Callable[[factories.UserRef], Awaitable[httpx.AsyncClient]]
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF_FIELD.search(html)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+async def signed_in(app) -> AsyncIterator[SignIn]:  # type: ignore[no-untyped-def]
+    """``await signed_in(user)`` → a browser-like client signed in through /login and /login/totp."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def sign_in(user: factories.UserRef) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.20", 50002))
+        c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        clients.append(c)
+        page = await c.get("/login")
+        assert page.status_code == 200
+        token = csrf_of(page.text)
+        assert c.cookies.get("tb_csrf") == token
+        r = await c.post("/login", data={"username": user.username, "password": user.password, "next": "/",
+                                         "csrf_token": token})
+        assert r.status_code == 303, r.text
+        if user.totp_secret:
+            r = await c.post("/login/totp", data={"code": user.totp_now(), "next": "/", "csrf_token": token})
+            assert r.status_code == 303, r.text
+        return c
+
+    yield sign_in
+    for c in clients:
+        await c.aclose()
+
+
+async def add_role_user(maker: async_sessionmaker[AsyncSession], role: Role, facility_id: uuid.UUID | None) -> factories.UserRef:
+    async with maker() as db:
+        user = await factories.add_user(db, f"{role.value[:6]}-{secrets.token_hex(4)}", [(role, facility_id, None)])
+        await db.commit()
+    return user
+
+
+@pytest.fixture
+async def hub_admin(sessionmaker: async_sessionmaker[AsyncSession], world: factories.World) -> factories.UserRef:
+    """The facility administrator of world.hub_a."""
+    return await add_role_user(sessionmaker, Role.FACILITY_ADMIN, world.hub_a.id)
+
+
+async def audit_rows(maker: async_sessionmaker[AsyncSession], *, object_type: str, object_id: object = None,
+                     outcome: str | None = None, actor: uuid.UUID | None = None) -> list[AuditEvent]:
+    async with maker() as db:
+        stmt = select(AuditEvent).where(AuditEvent.object_type == object_type)
+        if object_id is not None:
+            stmt = stmt.where(AuditEvent.object_id == str(object_id))
+        if outcome is not None:
+            stmt = stmt.where(AuditEvent.outcome == outcome)
+        if actor is not None:
+            stmt = stmt.where(AuditEvent.actor_user_id == actor)
+        return list((await db.scalars(stmt.order_by(AuditEvent.seq))).all())
+
+
+def facility_body(tag: str, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "name": f"Trạm Y tế xã Sóc Sơn {tag}", "kind": "health_station", "technical_level": "primary",
+        "legacy_tier": "commune", "insurance_code": factories.next_insurance_code(factories.HANOI),
+        "gln_code": factories.next_gln(), "province_code": factories.HANOI, "address_line": "Thôn 1",
+        "phone": "024 3888 1234", "beds": 10,
+    }
+    body.update(overrides)
+    return body
+
+
+def practitioner_body(facility_id: uuid.UUID, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "full_name": f"Đặng Thị Lan {secrets.token_hex(3)}", "title": "BSCKI", "profession": "doctor",
+        "licence_number": factories.next_licence(), "licence_issuer": "Sở Y tế Hà Nội",
+        "licence_issued_on": "2021-03-01", "licence_expires_on": None, "scope_of_practice": "Khám bệnh, chữa bệnh nhi khoa",
+        "specialties": ["paediatrics"],
+        "registrations": [{"facility_id": str(facility_id), "hours": "T2-T6 07:00-16:30", "valid_from": "2024-01-01"}],
+    }
+    body.update(overrides)
+    return body
+
+
+def citizen_id() -> str:
+    """A valid 12-digit citizen ID (Hà Nội, born 1985, male), unique per call."""
+    return f"001085{secrets.randbelow(10**6):06d}"
+
