@@ -1,0 +1,86 @@
+"""Builders for the patients tests: signed-in browser sessions, valid citizen IDs, places, audit rows."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from telebridge.kit.audit import AuditEvent
+from telebridge.network.models import Commune
+from tests.factories import HANOI, HCMC, UserRef
+
+_serial = itertools.count(random.SystemRandom().randrange(0, 400_000) * 1000)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+Browser = Callable[[UserRef], Awaitable[httpx.AsyncClient]]
+
+
+def citizen_id(born: date, sex: str = "female", province: int = 1) -> str:
+    """A fresh, valid 12-digit citizen ID for someone born on ``born`` (unique per call)."""
+    digit = (born.year - 1900) // 100 * 2 + (1 if sex == "female" else 0)
+    return f"{province:03d}{digit}{born.year % 100:02d}{next(_serial) % 1_000_000:06d}"
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "no csrf_token field in the page"
+    return found.group(1)
+
+
+@pytest.fixture
+async def browser(app) -> AsyncIterator[Browser]:  # type: ignore[no-untyped-def]
+    """``await browser(user)`` → an httpx client signed in through the pages (password + TOTP)."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def sign_in(user: UserRef) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50002))
+        c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        clients.append(c)
+        page = await c.get("/login")
+        assert page.status_code == 200 and "tb_csrf" in c.cookies
+        token = csrf_of(page.text)
+        r = await c.post("/login", data={"csrf_token": token, "username": user.username, "password": user.password})
+        assert r.status_code == 303, r.text
+        if user.totp_secret:
+            r = await c.post("/login/totp", data={"csrf_token": token, "code": user.totp_now()})
+            assert r.status_code == 303, r.text
+        return c
+
+    yield sign_in
+    for c in clients:
+        await c.aclose()
+
+
+@pytest.fixture
+async def places(db: AsyncSession) -> dict[str, int]:
+    """A commune of Hà Nội and one of TP Hồ Chí Minh (codes from the migrated reference data)."""
+    hanoi = await db.scalar(select(Commune.code).where(Commune.province_code == HANOI).order_by(Commune.code).limit(1))
+    hcmc = await db.scalar(select(Commune.code).where(Commune.province_code == HCMC).order_by(Commune.code).limit(1))
+    assert hanoi and hcmc
+    return {"hanoi_commune": hanoi, "hcmc_commune": hcmc}
+
+
+AuditRows = Callable[..., Awaitable[list[AuditEvent]]]
+
+
+@pytest.fixture
+def audit_rows(sessionmaker: async_sessionmaker[AsyncSession]) -> AuditRows:
+    """``await audit_rows(actor=user_id, action=..., patient_id=...)`` → matching rows, oldest first."""
+
+    async def rows(*, actor: uuid.UUID, **filters: object) -> list[AuditEvent]:
+        async with sessionmaker() as s:
+            stmt = select(AuditEvent).where(AuditEvent.actor_user_id == actor)
+            for name, value in filters.items():
+                stmt = stmt.where(getattr(AuditEvent, name) == value)
+            return list((await s.scalars(stmt.order_by(AuditEvent.seq))).all())
+
+    return rows
