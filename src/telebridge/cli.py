@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from telebridge.auscultation.cli import app as auscultation_app
 from telebridge.config import get_settings
 
 app = typer.Typer(help="Telebridge: the national telehealth network platform.", no_args_is_help=True,
@@ -61,7 +62,11 @@ def demo(
     from telebridge.demo.seed import run_demo
 
     url = get_settings().database_url
-    result = asyncio.run(run_demo(url, facilities=facilities, seed=seed, force=reset))
+    try:
+        result = asyncio.run(run_demo(url, facilities=facilities, seed=seed, force=reset))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=2) from None
     typer.echo(result.summary())
 
 
@@ -95,15 +100,7 @@ def audit_verify() -> None:
     raise typer.Exit(code=1)
 
 
-def _mount_optional() -> None:
-    try:
-        from telebridge.auscultation.cli import app as auscultation_app
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return
-    app.add_typer(auscultation_app, name="auscultation", help="Heart-sound screening: train, evaluate, predict.")
-
-
-_mount_optional()
+app.add_typer(auscultation_app, name="auscultation", help="Heart-sound screening: train, evaluate, predict.")
 
 
 def main() -> None:
