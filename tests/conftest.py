@@ -132,7 +132,7 @@ async def world(sessionmaker: async_sessionmaker[AsyncSession]) -> factories.Wor
 
 
 @pytest.fixture
-def as_user(app):  # type: ignore[no-untyped-def]
+async def as_user(app):  # type: ignore[no-untyped-def]
     """``await as_user(user)`` → an httpx client carrying a bearer token for that user."""
     clients: list[httpx.AsyncClient] = []
 
@@ -145,10 +145,8 @@ def as_user(app):  # type: ignore[no-untyped-def]
         return c
 
     yield make
-    import asyncio
-
     for c in clients:
-        asyncio.get_event_loop().create_task(c.aclose())
+        await c.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from telebridge.identity.models import ApiToken, RoleAssignment, User
 from telebridge.identity.service import hash_password, sha256
 from telebridge.kit.db import utcnow
 from telebridge.kit.subject import Role
-from telebridge.kit.validators import fold, gln_check_digit
+from telebridge.kit.validators import PROVINCE_CODES_2004, fold, gln_check_digit
 from telebridge.network.models import (
     Facility, HubLink, HubLinkSpecialty, Practitioner, PractitionerRegistration, PractitionerSpecialty,
 )
@@ -38,8 +38,14 @@ _counter = itertools.count(random.SystemRandom().randrange(0, 900) * 1000)
 _PASSWORD_HASH = hash_password(PASSWORD)
 
 
-def next_insurance_code(province: int) -> str:
-    return f"{province:02d}{next(_counter) % 1000:03d}"
+_insurance = itertools.count(random.SystemRandom().randrange(0, 1000))
+_PREFIXES = sorted(PROVINCE_CODES_2004)
+
+
+def next_insurance_code(_province: int) -> str:
+    """Unique for 63,000 calls: every pre-2025 province prefix × 1,000 numbers."""
+    n = next(_insurance)
+    return f"{_PREFIXES[n % len(_PREFIXES)]:02d}{(n // len(_PREFIXES)) % 1000:03d}"
 
 
 def next_gln() -> str:

@@ -18,6 +18,9 @@ from telebridge.kit.subject import Subject
 from telebridge.kit.web import check_csrf
 
 SESSION_COOKIE = "tb_session"
+# The unit of work ends (commits) before the response is sent: a client never hears
+# "done" about a write that is not durable yet, or that then fails to commit.
+Db = Annotated[AsyncSession, Depends(get_db, scope="function")]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -60,7 +63,7 @@ async def _from_bearer(request: Request, db: AsyncSession) -> Subject | None:
     return await service.subject_for(db, user, client_addr(request))
 
 
-async def page_subject(request: Request, db: Annotated[AsyncSession, Depends(get_db)]) -> Subject:
+async def page_subject(request: Request, db: Db) -> Subject:
     found = await _from_session(request, db)
     if found is None:
         raise LoginRequired(expired=False)
@@ -71,7 +74,7 @@ async def page_subject(request: Request, db: Annotated[AsyncSession, Depends(get
     return found[1]
 
 
-async def api_subject(request: Request, db: Annotated[AsyncSession, Depends(get_db)]) -> Subject:
+async def api_subject(request: Request, db: Db) -> Subject:
     subject = await _from_bearer(request, db)
     if subject is None:
         try:
@@ -89,4 +92,3 @@ async def api_subject(request: Request, db: Annotated[AsyncSession, Depends(get_
 
 PageSubject = Annotated[Subject, Depends(page_subject)]
 ApiSubject = Annotated[Subject, Depends(api_subject)]
-Db = Annotated[AsyncSession, Depends(get_db)]
