@@ -34,3 +34,14 @@ def test_locale_negotiation() -> None:
     assert i18n.gettext("Sign in") == "Đăng nhập"
     i18n.set_locale("en")
     assert i18n.gettext("Sign in") == "Sign in"
+
+
+def test_dates_are_shown_in_vietnam_time() -> None:
+    from datetime import UTC, date, datetime
+
+    from telebridge.kit.web import localdate, localtime
+
+    late_evening_utc = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)  # 03:30 on the 24th in Hà Nội
+    assert localdate(late_evening_utc) == "24/11/2026"
+    assert localtime(late_evening_utc) == "24/11/2026 03:30"
+    assert localdate(date(2026, 1, 2)) == "02/01/2026"

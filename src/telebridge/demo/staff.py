@@ -166,7 +166,7 @@ def build_patients(ctx: Context, spokes: list[Site], per_site: int = 3) -> dict[
         for i in range(per_site):
             sex = rng.choice(("male", "female"))
             row = {"id": ctx.ids.uuid(), "province_code": site.province, "commune_code": place.code,
-                   "address_line": f"{hamlet(rng, place)}, {place.division_type} {place.name}",
+                   "address_line": hamlet(rng, place),  # commune and province are their own fields
                    "status": "active", "merged_into_id": None, "registered_by_facility_id": site.id, "sex": sex,
                    "created_at": ctx.now, "updated_at": ctx.now}
             if i == per_site - 1 and site_no % 7 == 0:

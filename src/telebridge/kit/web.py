@@ -37,8 +37,13 @@ def localtime(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     return value.astimezone(_TZ).strftime(fmt)
 
 
-def localdate(value: date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value else ""
+def localdate(value: date | datetime | None) -> str:
+    """A date as dd/mm/yyyy; an instant is first moved to Vietnam's time zone."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(_TZ).date()
+    return value.strftime("%d/%m/%Y")
 
 
 def _build_env() -> Environment:
