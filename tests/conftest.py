@@ -8,8 +8,9 @@ when ``TELEBRIDGE_TEST_POSTGRES_URL`` is set (CI sets it), on PostgreSQL as well
 from __future__ import annotations
 
 import os
+import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -145,6 +146,43 @@ async def as_user(app):  # type: ignore[no-untyped-def]
         return c
 
     yield make
+    for c in clients:
+        await c.aclose()
+
+
+SignIn = Callable[[factories.UserRef], Awaitable[httpx.AsyncClient]]
+_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's forms."""
+    found = _CSRF_FIELD.search(html)
+    assert found, "no csrf_token field on the page"
+    return found.group(1)
+
+
+@pytest.fixture
+async def signed_in(app) -> AsyncIterator[SignIn]:  # type: ignore[no-untyped-def]
+    """``await signed_in(user)`` → a browser-like client signed in through /login and /login/totp."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def sign_in(user: factories.UserRef) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.20", 50002))
+        c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        clients.append(c)
+        page = await c.get("/login")
+        assert page.status_code == 200
+        token = csrf_of(page.text)
+        assert c.cookies.get("tb_csrf") == token
+        r = await c.post("/login", data={"username": user.username, "password": user.password, "next": "/",
+                                         "csrf_token": token})
+        assert r.status_code == 303, r.text
+        if user.totp_secret:
+            r = await c.post("/login/totp", data={"code": user.totp_now(), "next": "/", "csrf_token": token})
+            assert r.status_code == 303, r.text
+        return c
+
+    yield sign_in
     for c in clients:
         await c.aclose()
 

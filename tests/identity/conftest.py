@@ -1,19 +1,14 @@
 from __future__ import annotations
 
-import re
-
 import httpx
 
+from tests import conftest
 from tests.factories import UserRef
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def csrf_of(client: httpx.AsyncClient, path: str = "/login") -> str:
-    page = await client.get(path)
-    match = _CSRF.search(page.text)
-    assert match, f"no CSRF field on {path}"
-    return match.group(1)
+    """Open ``path`` with this client and return its forms' CSRF token."""
+    return conftest.csrf_of((await client.get(path)).text)
 
 
 async def sign_in(client: httpx.AsyncClient, user: UserRef) -> httpx.Response:

@@ -58,7 +58,7 @@ async def test_create_and_edit_facility_through_forms(signed_in, world: World, s
     # A duplicate code re-shows the form with the message, in Vietnamese.
     r = await c.post(f"/facilities/{created.id}", data={**data, "insurance_code": world.hub_a.insurance_code})
     assert r.status_code == 409 and world.hub_a.insurance_code in r.text and "Phòng khám Ba Vì" in r.text
-    r = await c.post(f"/facilities/{created.id}", data={**data, "phone": "0243 555 666"})
+    r = await c.post(f"/facilities/{created.id}", data={**data, "phone": "0243 555 6666"})
     assert r.status_code == 303
 
 

@@ -4,60 +4,27 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telebridge.kit.audit import AuditEvent
 from telebridge.network.models import Commune
-from tests.factories import HANOI, HCMC, UserRef
+from tests.conftest import csrf_of  # noqa: F401  (re-exported for the tests here)
+from tests.factories import HANOI, HCMC
 
 _serial = itertools.count(random.SystemRandom().randrange(0, 400_000) * 1000)
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-Browser = Callable[[UserRef], Awaitable[httpx.AsyncClient]]
 
 
 def citizen_id(born: date, sex: str = "female", province: int = 1) -> str:
     """A fresh, valid 12-digit citizen ID for someone born on ``born`` (unique per call)."""
     digit = (born.year - 1900) // 100 * 2 + (1 if sex == "female" else 0)
     return f"{province:03d}{digit}{born.year % 100:02d}{next(_serial) % 1_000_000:06d}"
-
-
-def csrf_of(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found, "no csrf_token field in the page"
-    return found.group(1)
-
-
-@pytest.fixture
-async def browser(app) -> AsyncIterator[Browser]:  # type: ignore[no-untyped-def]
-    """``await browser(user)`` → an httpx client signed in through the pages (password + TOTP)."""
-    clients: list[httpx.AsyncClient] = []
-
-    async def sign_in(user: UserRef) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50002))
-        c = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        clients.append(c)
-        page = await c.get("/login")
-        assert page.status_code == 200 and "tb_csrf" in c.cookies
-        token = csrf_of(page.text)
-        r = await c.post("/login", data={"csrf_token": token, "username": user.username, "password": user.password})
-        assert r.status_code == 303, r.text
-        if user.totp_secret:
-            r = await c.post("/login/totp", data={"csrf_token": token, "code": user.totp_now()})
-            assert r.status_code == 303, r.text
-        return c
-
-    yield sign_in
-    for c in clients:
-        await c.aclose()
 
 
 @pytest.fixture

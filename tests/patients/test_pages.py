@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.patients.models import BreakGlassGrant, Patient
 from tests.factories import HANOI, World, add_patient
-from tests.patients.conftest import AuditRows, Browser, citizen_id, csrf_of
+from tests.conftest import SignIn, csrf_of
+from tests.patients.conftest import AuditRows, citizen_id
 
 
-async def test_search_page_and_htmx_fragment(browser: Browser, world: World, audit_rows: AuditRows) -> None:
+async def test_search_page_and_htmx_fragment(signed_in: SignIn, world: World, audit_rows: AuditRows) -> None:
     assert world.patient_a is not None
-    c = await browser(world.spoke_clinician)
+    c = await signed_in(world.spoke_clinician)
     r = await c.get("/patients", params={"q": f"pham thi hong {world.tag}"})
     assert r.status_code == 200
     assert "Bệnh nhân" in r.text and "Đăng ký bệnh nhân" in r.text and 'hx-get="/patients"' in r.text
@@ -25,8 +26,8 @@ async def test_search_page_and_htmx_fragment(browser: Browser, world: World, aud
     assert len(await audit_rows(actor=world.spoke_clinician.id, action="search")) == 2
 
 
-async def test_register_through_the_form(browser: Browser, world: World, db: AsyncSession) -> None:
-    c = await browser(world.spoke_clinician)
+async def test_register_through_the_form(signed_in: SignIn, world: World, db: AsyncSession) -> None:
+    c = await signed_in(world.spoke_clinician)
     form = await c.get("/patients/new")
     assert form.status_code == 200 and "Họ và tên" in form.text
     token = csrf_of(form.text)
@@ -46,8 +47,8 @@ async def test_register_through_the_form(browser: Browser, world: World, db: Asy
     assert again.status_code == 409 and "đã được đăng ký" in again.text
 
 
-async def test_form_errors_are_shown_in_vietnamese(browser: Browser, world: World) -> None:
-    c = await browser(world.spoke_clinician)
+async def test_form_errors_are_shown_in_vietnamese(signed_in: SignIn, world: World) -> None:
+    c = await signed_in(world.spoke_clinician)
     token = csrf_of((await c.get("/patients/new")).text)
     r = await c.post("/patients/new", data={"csrf_token": token, "full_name": "Bé A", "citizen_id": "12345", "sex": "male"})
     assert r.status_code == 400 and "12 chữ số" in r.text and 'value="Bé A"' in r.text
@@ -55,16 +56,16 @@ async def test_form_errors_are_shown_in_vietnamese(browser: Browser, world: Worl
     assert r.status_code == 400 and "date_of_birth" in r.text
 
 
-async def test_communes_fragment(browser: Browser, world: World) -> None:
-    c = await browser(world.spoke_clinician)
+async def test_communes_fragment(signed_in: SignIn, world: World) -> None:
+    c = await signed_in(world.spoke_clinician)
     r = await c.get("/patients/communes", params={"province_code": str(HANOI)}, headers={"HX-Request": "true"})
     assert r.status_code == 200 and r.text.count("<option") > 50
 
 
-async def test_record_page_consent_and_edit(browser: Browser, world: World) -> None:
+async def test_record_page_consent_and_edit(signed_in: SignIn, world: World) -> None:
     assert world.patient_a is not None
     pid = world.patient_a.id
-    c = await browser(world.spoke_clinician)
+    c = await signed_in(world.spoke_clinician)
     page = await c.get(f"/patients/{pid}")
     assert page.status_code == 200
     assert "Quan hệ chăm sóc" in page.text and world.spoke_a.name in page.text and "định danh tạm thời" in page.text
@@ -85,19 +86,19 @@ async def test_record_page_consent_and_edit(browser: Browser, world: World) -> N
     assert "Phạm Văn Bố" in (await c.get(f"/patients/{pid}")).text
 
 
-async def test_unrelated_record_page_is_403_in_vietnamese(browser: Browser, world: World) -> None:
+async def test_unrelated_record_page_is_403_in_vietnamese(signed_in: SignIn, world: World) -> None:
     assert world.patient_a is not None
-    c = await browser(world.other_clinician)
+    c = await signed_in(world.other_clinician)
     r = await c.get(f"/patients/{world.patient_a.id}")
     assert r.status_code == 403 and "không có quyền" in r.text and world.patient_a.full_name not in r.text
 
 
-async def test_merged_record_page_redirects(browser: Browser, world: World, db: AsyncSession) -> None:
+async def test_merged_record_page_redirects(signed_in: SignIn, world: World, db: AsyncSession) -> None:
     assert world.patient_a is not None
     real = await add_patient(db, f"Phạm Thị Hồng {world.tag} thật", world.spoke_a.id, HANOI,
                              citizen_id=citizen_id(date(2019, 5, 4)))
     await db.commit()
-    c = await browser(world.spoke_clinician)
+    c = await signed_in(world.spoke_clinician)
     token = csrf_of((await c.get(f"/patients/{world.patient_a.id}")).text)
     r = await c.post(f"/patients/{world.patient_a.id}/merge",
                      data={"csrf_token": token, "target_citizen_id": real.citizen_id, "reason": "Đã có giấy khai sinh"})
@@ -106,10 +107,10 @@ async def test_merged_record_page_redirects(browser: Browser, world: World, db: 
     assert r.status_code == 303 and r.headers["location"].startswith(f"/patients/{real.id}")
 
 
-async def test_break_glass_pages_and_review(browser: Browser, world: World, db: AsyncSession) -> None:
+async def test_break_glass_pages_and_review(signed_in: SignIn, world: World, db: AsyncSession) -> None:
     assert world.patient_a is not None
     pid = world.patient_a.id
-    c = await browser(world.other_clinician)
+    c = await signed_in(world.other_clinician)
     form = await c.get(f"/patients/{pid}/break-glass")
     assert form.status_code == 200 and "Truy cập khẩn cấp" in form.text
     token = csrf_of(form.text)
@@ -120,7 +121,7 @@ async def test_break_glass_pages_and_review(browser: Browser, world: World, db: 
     assert r.status_code == 303
     page = await c.get(r.headers["location"])
     assert page.status_code == 200 and "truy cập khẩn cấp" in page.text
-    admin = await browser(world.sysadmin)
+    admin = await signed_in(world.sysadmin)
     review = await admin.get("/patients/break-glass/review")
     assert review.status_code == 200 and "Cấp cứu ngừng tim" in review.text
     grant = await db.scalar(select(BreakGlassGrant).where(BreakGlassGrant.user_id == world.other_clinician.id))
@@ -133,8 +134,8 @@ async def test_break_glass_pages_and_review(browser: Browser, world: World, db: 
     assert (await c.get("/patients/break-glass/review")).status_code == 403
 
 
-async def test_registration_form_is_for_clinicians_only(browser: Browser, world: World) -> None:
-    c = await browser(world.sysadmin)
+async def test_registration_form_is_for_clinicians_only(signed_in: SignIn, world: World) -> None:
+    c = await signed_in(world.sysadmin)
     r = await c.get("/patients/new")
     assert r.status_code == 403
     page = await c.get("/patients")

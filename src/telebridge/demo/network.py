@@ -37,7 +37,7 @@ def _add_facility(ctx: Context, site: Site, *, name_en: str | None, tier: str, a
         "id": site.id, "name": site.name, "name_en": name_en, "search_text": fold(site.name), "kind": site.kind,
         "technical_level": site.level, "legacy_tier": tier, "insurance_code": insurance, "gln_code": gln,
         "province_code": site.province, "commune_code": commune, "address_line": address,
-        "phone": "02" + f"{ctx.rng.randrange(10**8):08d}", "beds": beds, "is_active": True,
+        "phone": "02" + f"{ctx.rng.randrange(10**9):09d}", "beds": beds, "is_active": True,
         "created_at": ctx.now, "updated_at": ctx.now,
     })
     for system, value in (("insurance", insurance), ("gln", gln)):

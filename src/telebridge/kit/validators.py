@@ -77,6 +77,24 @@ def licence_number(value: str) -> str:
     return value
 
 
+_PHONE = re.compile(r"^0(?:[35789]\d{8}|2\d{9})$")
+
+
+def phone(value: str | None) -> str | None:
+    """A Vietnamese phone number, normalised to its digits: mobile 0912345678, landline 02x xxxx xxxx.
+    The international form +84 / 84 is accepted."""
+    if not value or not value.strip():
+        return None
+    digits = re.sub(r"[\s.\-()]", "", value)
+    if digits.startswith("+84"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("84") and len(digits) in (11, 12):
+        digits = "0" + digits[2:]
+    if not _PHONE.match(digits):
+        raise BadInput(N_("A Vietnamese phone number has 10 digits (mobile, e.g. 0912345678) or 11 digits (landline, 02…)."), field="phone")
+    return digits
+
+
 def icd10(value: str) -> str:
     value = (value or "").strip().upper()
     if not _ICD10.match(value):

@@ -9,7 +9,6 @@ Dates are the local (Asia/Ho_Chi_Minh) calendar day; effective dates are half-op
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
@@ -24,8 +23,8 @@ from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
 from telebridge.network import repository as repo
 from telebridge.network.models import (
-    DeclaredService, Facility, FacilityAddress, FacilityIdentifier, HubLink, HubLinkSpecialty, Practitioner,
-    RemoteCareDeclaration,
+    Commune, DeclaredService, Facility, FacilityAddress, FacilityIdentifier, HubLink, HubLinkSpecialty, Practitioner,
+    Province, RemoteCareDeclaration,
 )
 from telebridge.network.reference import CONSULTATION_MODES, FACILITY_KINDS, LEGACY_TIERS, TECHNICAL_LEVELS
 from telebridge.network.schemas import DeclarationIn, FacilityIn, LinkIn, LinkPatch, PublishIn
@@ -33,7 +32,35 @@ from telebridge.network.schemas import DeclarationIn, FacilityIn, LinkIn, LinkPa
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 EXPIRY_WARNING_DAYS = 60
 PUBLISH_WITHIN_DAYS = 10
-_PHONE = re.compile(r"^\+?[0-9 ().-]{6,20}$")
+
+
+# --------------------------------------------------------------------------- places
+# Provinces and communes (since the July 2025 reform) belong to this domain; other domains
+# validate and name addresses through these functions.
+
+async def check_place(db: AsyncSession, *, province_code: int | None, commune_code: int | None) -> None:
+    if province_code is not None and await repo.province(db, province_code) is None:
+        raise BadInput(N_("Unknown province."), field="province_code")
+    if commune_code is not None:
+        if province_code is None:
+            raise BadInput(N_("Choose the province before the commune."), field="province_code")
+        found = await repo.commune(db, commune_code)
+        if found is None or found.province_code != province_code:
+            raise BadInput(N_("The commune does not belong to the chosen province."), field="commune_code")
+
+
+async def place(db: AsyncSession, *, province_code: int | None, commune_code: int | None) -> tuple[Province | None, Commune | None]:
+    province = await repo.province(db, province_code) if province_code else None
+    commune = await repo.commune(db, commune_code) if commune_code else None
+    return province, commune
+
+
+async def provinces(db: AsyncSession) -> list[Province]:
+    return await repo.provinces(db)
+
+
+async def communes(db: AsyncSession, province_code: int | None) -> list[Commune]:
+    return await repo.communes_of(db, province_code) if province_code else []
 
 
 def today() -> date:
@@ -90,7 +117,6 @@ async def get_facility(db: AsyncSession, facility_id: uuid.UUID) -> Facility:
 async def _clean_facility(db: AsyncSession, data: FacilityIn, *, facility_id: uuid.UUID | None) -> dict[str, Any]:
     insurance = _optional(data.insurance_code)
     gln = _optional(data.gln_code)
-    phone = _optional(data.phone)
     values: dict[str, Any] = {
         "name": validators.clean_text(data.name, field="name", max_len=200, required=True),
         "name_en": validators.clean_text(data.name_en, field="name_en", max_len=200),
@@ -102,17 +128,10 @@ async def _clean_facility(db: AsyncSession, data: FacilityIn, *, facility_id: uu
         "province_code": data.province_code,
         "commune_code": data.commune_code,
         "address_line": validators.clean_text(data.address_line, field="address_line", max_len=300),
-        "phone": phone,
+        "phone": validators.phone(data.phone),
         "beds": data.beds,
     }
-    if phone and not _PHONE.match(phone):
-        raise BadInput(N_("A phone number has 6 to 20 digits."), field="phone")
-    if await repo.province(db, data.province_code) is None:
-        raise BadInput(N_("Unknown province."), field="province_code")
-    if data.commune_code is not None:
-        found = await repo.commune(db, data.commune_code)
-        if found is None or found.province_code != data.province_code:
-            raise BadInput(N_("The commune does not belong to the chosen province."), field="commune_code")
+    await check_place(db, province_code=data.province_code, commune_code=data.commune_code)
     if values["insurance_code"] and await repo.facility_holding(
             db, Facility.insurance_code, values["insurance_code"], other_than=facility_id):
         raise Conflict(N_("Another facility already has the insurance facility code {value}."),

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.identity.models import RoleAssignment, User
 from telebridge.kit.subject import CLINICAL_ROLES, Role, Subject
-from telebridge.network.models import Commune, Facility, Province
+from telebridge.network.models import Facility, Province
 from telebridge.patients.models import BreakGlassGrant, CareRelationship, Consent, Patient, PatientMerge
 from telebridge.patients.policy import PatientAccess
 
@@ -80,24 +80,7 @@ async def active_by_citizen_id(db: AsyncSession, citizen_id: str) -> Patient | N
     return await db.scalar(select(Patient).where(Patient.citizen_id == citizen_id, Patient.status == "active"))
 
 
-# --------------------------------------------------------------------------- places, facilities
-
-async def province(db: AsyncSession, code: int) -> Province | None:
-    return await db.get(Province, code)
-
-
-async def commune(db: AsyncSession, code: int) -> Commune | None:
-    return await db.get(Commune, code)
-
-
-async def provinces(db: AsyncSession) -> list[Province]:
-    return list((await db.scalars(select(Province).order_by(Province.name))).all())
-
-
-async def communes_of(db: AsyncSession, province_code: int) -> list[Commune]:
-    rows = await db.scalars(select(Commune).where(Commune.province_code == province_code).order_by(Commune.name))
-    return list(rows.all())
-
+# --------------------------------------------------------------------------- facilities
 
 async def facility_names(db: AsyncSession, ids: frozenset[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:

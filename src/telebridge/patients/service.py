@@ -22,8 +22,9 @@ from telebridge.kit.errors import BadInput, Conflict, NotFound
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
 from telebridge.kit.validators import citizen_id as valid_citizen_id
+from telebridge.kit import validators
 from telebridge.kit.validators import clean_text, fold
-from telebridge.network.models import Commune, Province
+from telebridge.network import service as network
 from telebridge.patients import policy
 from telebridge.patients import repository as repo
 from telebridge.patients.models import CareRelationship, Consent, Patient
@@ -35,7 +36,6 @@ from telebridge.patients.schemas import (
 OBJECT = "patient"
 _CITIZEN = re.compile(r"^\d{12}$")
 # Mobile 0[35789]xxxxxxxx or landline 02xxxxxxxxx; +84 / 84 prefixes accepted.
-_PHONE = re.compile(r"^0(?:[35789]\d{8}|2\d{9})$")
 TEXT_LIMITS = {"full_name": 200, "address_line": 300, "guardian_name": 200}
 MAX_QUERY = 200
 REGISTER_DENIED = N_("Only clinicians register patients, at a facility where they work.")
@@ -70,19 +70,6 @@ def mask_name(full_name: str) -> str:
     return " ".join(w[0] + "*" * min(len(w) - 1, 3) for w in full_name.split())
 
 
-def phone(value: str | None) -> str | None:
-    if not value:
-        return None
-    digits = re.sub(r"[\s.\-()]", "", value)
-    if digits.startswith("+84"):
-        digits = "0" + digits[3:]
-    elif digits.startswith("84") and len(digits) in (11, 12):
-        digits = "0" + digits[2:]
-    if not _PHONE.match(digits):
-        raise BadInput(N_("A Vietnamese phone number has 10 digits (mobile, e.g. 0912345678) or 11 digits (landline, 02…)."), field="phone")
-    return digits
-
-
 async def _validated(db: AsyncSession, values: dict[str, Any]) -> dict[str, Any]:
     """Clean and check a complete set of demographic fields; raise a clear 400 on the first problem."""
     out = {f: clean_text(values.get(f), field=f, max_len=n, required=f == "full_name") for f, n in TEXT_LIMITS.items()}
@@ -94,18 +81,11 @@ async def _validated(db: AsyncSession, values: dict[str, Any]) -> dict[str, Any]
     sex = values.get("sex") or "unknown"
     cid = values.get("citizen_id")
     out.update(
-        date_of_birth=dob, sex=sex, phone=phone(values.get("phone")),
+        date_of_birth=dob, sex=sex, phone=validators.phone(values.get("phone")),
         citizen_id=valid_citizen_id(cid, birth_date=dob, sex=sex) if cid else None,
         province_code=values.get("province_code"), commune_code=values.get("commune_code"),
     )
-    if out["province_code"] is not None and await repo.province(db, out["province_code"]) is None:
-        raise BadInput(N_("Unknown province."), field="province_code")
-    if out["commune_code"] is not None:
-        commune = await repo.commune(db, out["commune_code"])
-        if out["province_code"] is None:
-            raise BadInput(N_("Choose the province before the commune."), field="province_code")
-        if commune is None or commune.province_code != out["province_code"]:
-            raise BadInput(N_("This commune does not belong to the chosen province."), field="commune_code")
+    await network.check_place(db, province_code=out["province_code"], commune_code=out["commune_code"])
     return out
 
 
@@ -280,8 +260,7 @@ async def detail(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID) -
     """The patient record for one reader; the read is audited (flagged when by emergency access)."""
     access, basis = await readable(db, subject, patient_id)
     p = access.patient
-    province: Province | None = await repo.province(db, p.province_code) if p.province_code else None
-    commune: Commune | None = await repo.commune(db, p.commune_code) if p.commune_code else None
+    province, commune = await network.place(db, province_code=p.province_code, commune_code=p.commune_code)
     care = [CareOut(facility_id=c.facility_id, facility_name=name, basis=c.basis, since=c.created_at, ended_at=c.ended_at)
             for c, name in await repo.care_relationships(db, p.id)]
     consents = [_consent_out(c, name) for c, name in await repo.consents(db, p.id)]
@@ -340,9 +319,5 @@ async def registering_facilities(db: AsyncSession, subject: Subject) -> dict[uui
     return await repo.facility_names(db, subject.clinical_facility_ids)
 
 
-async def provinces(db: AsyncSession) -> list[Province]:
-    return await repo.provinces(db)
-
-
-async def communes(db: AsyncSession, province_code: int | None) -> list[Commune]:
-    return await repo.communes_of(db, province_code) if province_code else []
+provinces = network.provinces
+communes = network.communes
