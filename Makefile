@@ -23,7 +23,6 @@ $(VENDOR)/.stamp: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
 	mkdir -p $(VENDOR)
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
-	cp node_modules/@alpinejs/csp/dist/cdn.min.js $(VENDOR)/alpine-csp.min.js
 	touch $@
 
 vendor: $(VENDOR)/.stamp

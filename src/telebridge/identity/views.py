@@ -58,6 +58,14 @@ async def _pending(request: Request, db: AsyncSession) -> tuple[UserSession, Use
     return (s, user) if user else None
 
 
+async def _pending_step(request: Request, db: AsyncSession, *, enrolled: bool) -> tuple[UserSession, User] | None:
+    """The half-signed-in session of the second-factor step, if the user is at that step."""
+    found = await _pending(request, db)
+    if found is None or (found[1].totp_confirmed_at is not None) != enrolled:
+        return None
+    return found
+
+
 def _login_redirect(notice: str | None = None, next_url: str = "/") -> RedirectResponse:
     url = "/login?next=" + quote(next_url)
     if notice:
@@ -119,8 +127,7 @@ async def _finish_mfa(db: AsyncSession, request: Request, s: UserSession, user: 
 
 @router.get("/login/totp")
 async def totp_page(request: Request, db: Db, next: str = "/") -> Response:
-    found = await _pending(request, db)
-    if found is None or found[1].totp_confirmed_at is None:
+    if await _pending_step(request, db, enrolled=True) is None:
         return _login_redirect("expired", next)
     return render(request, "identity/totp.html", {"next": _safe_next(next)})
 
@@ -132,8 +139,8 @@ async def totp_submit(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     await check_csrf(request)
-    found = await _pending(request, db)
-    if found is None or found[1].totp_confirmed_at is None:
+    found = await _pending_step(request, db, enrolled=True)
+    if found is None:
         return _login_redirect("expired", next)
     s, user = found
     if await service.check_second_factor(db, user, code, _client(request)):
@@ -150,8 +157,8 @@ async def totp_submit(
 
 @router.get("/login/enrol")
 async def enrol_page(request: Request, db: Db, next: str = "/") -> Response:
-    found = await _pending(request, db)
-    if found is None or found[1].totp_confirmed_at is not None:
+    found = await _pending_step(request, db, enrolled=False)
+    if found is None:
         return _login_redirect("expired", next)
     user = found[1]
     if not user.totp_secret:
@@ -168,8 +175,8 @@ async def enrol_submit(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     await check_csrf(request)
-    found = await _pending(request, db)
-    if found is None or found[1].totp_confirmed_at is not None or not found[1].totp_secret:
+    found = await _pending_step(request, db, enrolled=False)
+    if found is None or not found[1].totp_secret:
         return _login_redirect("expired", next)
     s, user = found
     try:
