@@ -81,14 +81,33 @@ async def test_edit_rights_and_update(as_user, world: World, sessionmaker) -> No
     current = (await admin.get(f"/api/v1/practitioners/{pid}")).json()
     body = {k: current[k] for k in ("full_name", "title", "profession", "licence_number", "licence_issuer",
                                     "licence_issued_on", "licence_expires_on", "scope_of_practice", "specialties")}
-    body["registrations"] = [{"facility_id": str(world.spoke_a.id), "hours": "T2-T7 07:00-17:00", "valid_from": "2024-01-01"},
-                             {"facility_id": str(world.hub_a.id), "hours": "CN 07:00-11:00", "valid_from": "2025-01-01"}]
+    own = {"facility_id": str(world.spoke_a.id), "hours": "T2-T7 07:00-17:00", "valid_from": "2024-01-01"}
+    at_hub = {"facility_id": str(world.hub_a.id), "hours": "CN 07:00-11:00", "valid_from": "2025-01-01"}
+    # Registering the practitioner at a facility this admin does not run is refused, and nothing changes.
+    body["registrations"] = [own, at_hub]
+    r = await admin.put(f"/api/v1/practitioners/{pid}", json=body)
+    assert r.status_code == 403
+    assert [x["facility_id"] for x in (await admin.get(f"/api/v1/practitioners/{pid}")).json()["registrations"]] == [str(world.spoke_a.id)]
+    assert await audit_rows(sessionmaker, object_type="practitioner_registration", outcome="denied", actor=world.facility_admin.id)
+    # Changing the registration at the admin's own facility works.
+    body["registrations"] = [own]
     r = await admin.put(f"/api/v1/practitioners/{pid}", json=body)
     assert r.status_code == 200, r.text
-    assert sorted(x["hours"] for x in r.json()["registrations"]) == ["CN 07:00-11:00", "T2-T7 07:00-17:00"]
+    assert [x["hours"] for x in r.json()["registrations"]] == ["T2-T7 07:00-17:00"]
     [row] = await audit_rows(sessionmaker, object_type="practitioner", object_id=pid)
     assert row.action == "update" and "registrations" in row.detail
+    # A system administrator may register the practitioner at the hub too.
+    body["registrations"] = [own, at_hub]
+    sysadmin = await as_user(world.sysadmin)
+    r = await sysadmin.put(f"/api/v1/practitioners/{pid}", json=body)
+    assert r.status_code == 200, r.text
+    assert sorted(x["hours"] for x in r.json()["registrations"]) == ["CN 07:00-11:00", "T2-T7 07:00-17:00"]
+    # Creating a practitioner registered both here and elsewhere is refused as a whole.
+    both = practitioner_body(world.spoke_a.id)
+    both["registrations"].append(at_hub)
+    assert (await admin.post("/api/v1/practitioners", json=both)).status_code == 403
     # The admin of spoke_a may not touch a practitioner of hub_b's spoke, nor create one there.
+    body["registrations"] = [own]
     r = await admin.put(f"/api/v1/practitioners/{world.practitioners['other'].id}", json=body)
     assert r.status_code == 403
     assert (await admin.post("/api/v1/practitioners", json=practitioner_body(world.spoke_b.id))).status_code == 403

@@ -42,6 +42,12 @@ def can_manage_practitioner(subject: Subject, facility_ids: Iterable[uuid.UUID])
     return subject.is_system_admin or any(_admin_of(subject, f) for f in facility_ids)
 
 
+def can_change_registrations(subject: Subject, facility_ids: Iterable[uuid.UUID]) -> bool:
+    """Add, change or end registrations at these facilities: each facility's own administrators
+    (or a system administrator). Editing a practitioner never reaches another facility's roll."""
+    return subject.is_system_admin or all(_admin_of(subject, f) for f in facility_ids)
+
+
 def can_add_practitioners(subject: Subject) -> bool:
     """Whether to offer the new-practitioner form (the facilities chosen are checked on submit)."""
     return subject.is_system_admin or bool(subject.facility_ids(Role.FACILITY_ADMIN))

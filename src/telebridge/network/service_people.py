@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.kit import validators
+from telebridge.kit.access import authorize
 from telebridge.kit.errors import BadInput, Conflict, NotFound
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
+from telebridge.network import policy
 from telebridge.network import repository as repo
 from telebridge.network.models import (
     Facility, OnCallShift, Practitioner, PractitionerRegistration, PractitionerSpecialty,
@@ -84,6 +86,7 @@ async def _clean_practitioner(db: AsyncSession, data: PractitionerIn, *, practit
 
 async def create_practitioner(db: AsyncSession, *, subject: Subject, data: PractitionerIn) -> Practitioner:
     values, codes, registrations = await _clean_practitioner(db, data, practitioner_id=None)
+    _check_registration_changes(subject, [], registrations)
     p = Practitioner(**values, search_text=validators.fold(values["full_name"]),
                      specialties=[PractitionerSpecialty(specialty_code=c) for c in codes],
                      registrations=[PractitionerRegistration(**r) for r in registrations])
@@ -105,7 +108,8 @@ async def update_practitioner(db: AsyncSession, *, subject: Subject, practitione
     if codes != sorted(s.specialty_code for s in practitioner.specialties):
         practitioner.specialties = [PractitionerSpecialty(specialty_code=c) for c in codes]
         changed.append("specialties")
-    if _registrations_differ(practitioner.registrations, registrations):
+    if _registration_changes(practitioner.registrations, registrations):
+        _check_registration_changes(subject, practitioner.registrations, registrations)
         kept = {(r.facility_id, r.valid_from): r for r in practitioner.registrations}
         rows = []
         for values_ in registrations:
@@ -121,13 +125,18 @@ async def update_practitioner(db: AsyncSession, *, subject: Subject, practitione
     return changed
 
 
-def _registrations_differ(rows: list[PractitionerRegistration], wanted: list[dict[str, Any]]) -> bool:
-    def key(r: dict[str, Any]) -> tuple[str, str, str, str]:
-        return str(r["facility_id"]), str(r["valid_from"]), str(r["valid_to"]), r["hours"]
+def _registration_changes(rows: list[PractitionerRegistration], wanted: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """The facilities whose registrations would be added, changed or removed."""
+    have = {(r.facility_id, r.valid_from, r.valid_to, r.hours) for r in rows}
+    want = {(r["facility_id"], r["valid_from"], r["valid_to"], r["hours"]) for r in wanted}
+    return {entry[0] for entry in have ^ want}
 
-    have = sorted(key({"facility_id": r.facility_id, "valid_from": r.valid_from, "valid_to": r.valid_to,
-                       "hours": r.hours}) for r in rows)
-    return have != sorted(key(r) for r in wanted)
+
+def _check_registration_changes(subject: Subject, rows: list[PractitionerRegistration],
+                                wanted: list[dict[str, Any]]) -> None:
+    changed = _registration_changes(rows, wanted)
+    authorize(policy.can_change_registrations(subject, changed), action="update", object_type="practitioner_registration",
+              message=N_("Only the administrators of a facility can register practitioners there."))
 
 
 # --------------------------------------------------------------------------- rosters
