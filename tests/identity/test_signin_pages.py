@@ -162,3 +162,12 @@ async def test_oversized_form_is_refused(client: httpx.AsyncClient) -> None:
     r = await client.post("/login", data={"username": "x" * 70_000, "password": "y", "csrf_token": token})
     assert r.status_code == 413
     assert "quá lớn" in r.text
+
+
+async def test_next_never_leaves_the_site(client: httpx.AsyncClient) -> None:
+    for evil in ("//evil.example", "/\\evil.example", "https://evil.example", "/%0d%0aX:1"):
+        r = await client.get("/lang/en", params={"next": evil})
+        location = r.headers["location"]
+        assert location.startswith("/") and not location.startswith(("//", "/\\")), (evil, location)
+    r = await client.get("/lang/en", params={"next": "/facilities?q=a"})
+    assert r.headers["location"] == "/facilities?q=a"

@@ -39,7 +39,12 @@ def _client(request: Request) -> service.Client:
 
 
 def _safe_next(value: str | None) -> str:
-    return value if value and value.startswith("/") and not value.startswith("//") else "/"
+    """A local path to go on to; anything that could leave the site (//host, /\\host, schemes) becomes '/'."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(ch) < 32 for ch in value):
+        return "/"
+    return value
 
 
 def _set_session_cookie(response: Response, token: str) -> None:
