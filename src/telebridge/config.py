@@ -57,10 +57,6 @@ class Settings(BaseSettings):
                 self.cookie_secure = True
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
 
 @lru_cache
 def get_settings() -> Settings:
