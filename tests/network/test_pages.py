@@ -10,7 +10,7 @@ from sqlalchemy import select
 from telebridge.network import service
 from telebridge.network.models import Facility, OnCallShift, Practitioner
 from tests.factories import HANOI, World, next_gln, next_insurance_code, next_licence
-from tests.network.conftest import csrf_of
+from tests.network.conftest import audit_rows, csrf_of
 
 
 async def test_directory_page_and_htmx_fragment(signed_in, world: World) -> None:
@@ -99,6 +99,19 @@ async def test_practitioner_pages(signed_in, world: World, hub_admin, sessionmak
         p = await db.scalar(select(Practitioner).where(Practitioner.licence_number == licence))
     edit = await c.get(f"/practitioners/{p.id}/edit")
     assert edit.status_code == 200 and "Bùi Minh Tâm" in edit.text
+    # Registering them at a facility this admin does not run is refused through the form too,
+    # audited as a denial, and nothing of the edit is kept.
+    grab = {**data, "full_name": f"Đổi Tên {world.tag}", "csrf_token": csrf_of(edit.text),
+            "reg_facility": [world.hub_a.insurance_code, world.spoke_b.insurance_code],
+            "reg_hours": ["T2-T6 07:00-16:30", "T7 07:00-11:00"], "reg_from": ["2024-01-01", "2024-01-01"],
+            "reg_to": ["", ""]}
+    r = await c.post(f"/practitioners/{p.id}", data=grab)
+    assert r.status_code == 403
+    denied = await audit_rows(sessionmaker, object_type="practitioner_registration", outcome="denied", actor=hub_admin.id)
+    assert denied
+    async with sessionmaker() as db:
+        again = await db.get(Practitioner, p.id)
+        assert again is not None and again.full_name == f"Bùi Minh Tâm {world.tag}"
 
 
 async def test_roster_page_and_declaration_form(signed_in, world: World, sessionmaker) -> None:

@@ -101,6 +101,16 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
+async def _form_failed(request: Request, db: Db, practitioner_id: uuid.UUID | None, values: dict[str, Any],
+                       exc: DomainError) -> Response:
+    """Undo the request's work and show the form again; a refusal goes on to the audited 403 handler."""
+    if exc.status == 403:
+        raise exc
+    await db.rollback()
+    p = await service_people.get_practitioner(db, practitioner_id) if practitioner_id else None
+    return await _form(request, db, p, values, exc)
+
+
 @router.get("/practitioners/new")
 async def new_practitioner(request: Request, subject: PageSubject, db: Db) -> Response:
     authorize(policy.can_add_practitioners(subject), action="create",
@@ -117,9 +127,7 @@ async def create_practitioner(request: Request, subject: PageSubject, db: Db) ->
                   action="create", object_type="practitioner")
         p = await service_people.create_practitioner(db, subject=subject, data=body)
     except DomainError as exc:
-        if exc.status == 403:
-            raise
-        return await _form(request, db, None, values, exc)
+        return await _form_failed(request, db, None, values, exc)
     return see_other(f"/practitioners/{p.id}")
 
 
@@ -149,8 +157,7 @@ async def update_practitioner(request: Request, practitioner_id: uuid.UUID, subj
     try:
         await service_people.update_practitioner(db, subject=subject, practitioner=p, data=await _as_input(db, values))
     except DomainError as exc:
-        await db.rollback()
-        return await _form(request, db, await service_people.get_practitioner(db, practitioner_id), values, exc)
+        return await _form_failed(request, db, practitioner_id, values, exc)
     return see_other(f"/practitioners/{practitioner_id}")
 
 
