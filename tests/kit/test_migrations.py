@@ -22,7 +22,7 @@ async def test_upgrade_downgrade_upgrade(backend: str, tmp_path: Path) -> None:
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert tables <= {"alembic_version"}
-        await asyncio.to_thread(upgrade, url, "head")
+        await asyncio.to_thread(upgrade, url, "heads")
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             counts = [await conn.scalar(select(func.count()).select_from(t)) for t in (Province, Commune, Specialty)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.identity import repository as repo
@@ -88,6 +90,22 @@ async def api_subject(request: Request, db: Db) -> Subject:
         subject = found[1]
     request.state.subject = subject
     return subject
+
+
+async def socket_subject(websocket: WebSocket) -> Subject | None:
+    """The signed-in subject of a WebSocket (session cookie), or None. The handshake must come
+    from this site (Origin check: cookies alone would let another site open the socket)."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    if origin is None or host is None or urlsplit(origin).netloc != host:
+        return None
+    async with websocket.app.state.sessionmaker() as db:
+        try:
+            found = await _from_session(websocket, db)  # type: ignore[arg-type]
+        except LoginRequired:
+            return None
+        await db.commit()
+    return found[1] if found else None
 
 
 PageSubject = Annotated[Subject, Depends(page_subject)]

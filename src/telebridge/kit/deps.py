@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telebridge.kit.events import bind
+
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed after the handler, rolled back on any error."""
     async with request.app.state.sessionmaker() as session:
+        bind(session, request.app.state)
         try:
             yield session
             await session.commit()

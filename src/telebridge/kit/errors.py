@@ -25,7 +25,23 @@ class DomainError(Exception):
         from telebridge.kit.i18n import gettext
 
         text = gettext(self.message)
-        return text.format(**self.params) if self.params else text
+        if not self.params:
+            return text
+        return text.format(**{k: _shown(v) for k, v in self.params.items()})
+
+
+def _shown(value: Any) -> Any:
+    from telebridge.kit.i18n import gettext
+
+    if isinstance(value, Msg):
+        return gettext(value)
+    if isinstance(value, list):
+        return ", ".join(str(_shown(v)) for v in value)
+    return value
+
+
+class Msg(str):
+    """A parameter that is itself a msgid: translated when the error is shown."""
 
 
 class BadInput(DomainError):

@@ -121,3 +121,20 @@ def publish_after_commit(session: AsyncSession, bus: Bus, topic: str, payload: d
         await bus.publish(topic, payload)
 
     after_commit(session, send)
+
+
+def publish(session: AsyncSession, topic: str, payload: dict[str, Any]) -> None:
+    """Publish through the bus bound to ``session`` (``bind``) once it commits. A session with
+    no bus (a command-line script working without the app) publishes nothing: no process
+    of its own is listening."""
+    bus = session.info.get("bus")
+    if bus is not None:
+        publish_after_commit(session, bus, topic, payload)
+
+
+def bind(session: AsyncSession, state: Any) -> AsyncSession:
+    """Give a unit of work the app's bus and notifier (``app.state``)."""
+    session.info["bus"] = getattr(state, "bus", None)
+    session.info["notifier"] = getattr(state, "notifier", None)
+    session.info["settings"] = getattr(state, "settings", None)
+    return session

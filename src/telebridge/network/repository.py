@@ -310,6 +310,19 @@ async def on_call(db: AsyncSession, *, hub_id: uuid.UUID, specialty_code: str, a
 
 # --------------------------------------------------------------------------- declarations
 
+async def declared_modes(db: AsyncSession, *, facility_ids: list[uuid.UUID], on: date) -> dict[uuid.UUID, set[str]]:
+    """Consultation modes of each facility's published declarations on ``on``."""
+    if not facility_ids:
+        return {}
+    stmt = select(RemoteCareDeclaration.facility_id, RemoteCareDeclaration.modes).where(
+        RemoteCareDeclaration.facility_id.in_(facility_ids), RemoteCareDeclaration.status == "published",
+        RemoteCareDeclaration.published_on <= on)
+    found: dict[uuid.UUID, set[str]] = {}
+    for facility_id, modes in (await db.execute(stmt)).all():
+        found.setdefault(facility_id, set()).update(m.strip() for m in (modes or "").split(",") if m.strip())
+    return found
+
+
 async def declarations_of(db: AsyncSession, facility_id: uuid.UUID) -> list[RemoteCareDeclaration]:
     stmt = (select(RemoteCareDeclaration).options(selectinload(RemoteCareDeclaration.services))
             .where(RemoteCareDeclaration.facility_id == facility_id)

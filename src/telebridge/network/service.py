@@ -347,6 +347,11 @@ async def declared_specialties(db: AsyncSession, *, facility_id: uuid.UUID, on: 
     return await repo.declared_specialties(db, facility_id=facility_id, on=on)
 
 
+async def declared_modes(db: AsyncSession, *, facility_ids: list[uuid.UUID], on: date) -> dict[uuid.UUID, set[str]]:
+    """Consultation modes each facility has declared (published declarations)."""
+    return await repo.declared_modes(db, facility_ids=facility_ids, on=on)
+
+
 async def hubs_for(db: AsyncSession, *, spoke_id: uuid.UUID, specialty_code: str, on: date) -> list[Facility]:
     """Hubs to ask for a spoke's request, best first (link priority). Only hubs linked to the
     spoke for that specialty on ``on`` and whose published declaration covers it: a facility

@@ -1,0 +1,190 @@
+"""Notifications and consultation threads. Never commits; events leave after commit.
+
+Topics: ``user:<id>`` (a user's notifications, live in every open page through SSE) and
+``consultation:<id>`` (the thread and case changes, live over WebSocket). Payloads carry
+ids and kinds only; a receiver loads what it may read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telebridge.identity.models import User
+from telebridge.kit import clock, events
+from telebridge.kit.db import after_commit
+from telebridge.kit.errors import BadInput, TooLarge
+from telebridge.kit.i18n import N_, translations
+from telebridge.kit.subject import Subject
+from telebridge.messaging.models import Message, Notification, ThreadRead
+from telebridge.messaging.notifier import Outgoing
+
+DEFAULT_MAX_CHARS = 4000
+
+
+def user_topic(user_id: uuid.UUID) -> str:
+    return f"user:{user_id}"
+
+
+def thread_topic(consultation_id: uuid.UUID) -> str:
+    return f"consultation:{consultation_id}"
+
+
+def render_title(n: Notification, lang: str | None = None) -> str:
+    """The notification's title in ``lang`` (default: the request's language)."""
+    text = translations(lang).gettext(n.title) if lang else _gettext(n.title)
+    try:
+        return text.format(**n.params)
+    except (KeyError, IndexError, ValueError):
+        return text
+
+
+def _gettext(message: str) -> str:
+    from telebridge.kit.i18n import gettext
+
+    return gettext(message)
+
+
+async def notify(db: AsyncSession, *, user_ids: Iterable[uuid.UUID], kind: str, title: str,
+                 params: dict[str, str], link: str, urgent: bool = False) -> list[Notification]:
+    """Store one notification per user, publish it live after commit and send email/SMS."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return []
+    at = clock.now()
+    rows = [Notification(user_id=u, kind=kind, title=title, params=dict(params), link=link, urgent=urgent, created_at=at)
+            for u in ids]
+    db.add_all(rows)
+    await db.flush()
+    for n in rows:
+        events.publish(db, user_topic(n.user_id), {"kind": "notification", "id": str(n.id), "type": kind,
+                                                   "link": link, "urgent": urgent})
+    notifier = db.info.get("notifier")
+    if notifier is not None:
+        users = (await db.execute(select(User.id, User.email, User.phone, User.locale).where(User.id.in_(ids)))).all()
+        outgoing = []
+        for n in rows:
+            for u in users:
+                if u.id != n.user_id:
+                    continue
+                text = "Telebridge: " + render_title(n, u.locale or "vi")
+                if u.email:
+                    outgoing.append(Outgoing("email", u.email, text, link, urgent))
+                if u.phone and urgent:
+                    outgoing.append(Outgoing("sms", u.phone, text, link, urgent))
+
+        async def send() -> None:
+            for message in outgoing:
+                await notifier.send(message)
+
+        after_commit(db, send)
+    return rows
+
+
+async def notifications_for(db: AsyncSession, subject: Subject, *, limit: int = 30) -> list[Notification]:
+    q = (select(Notification).where(Notification.user_id == subject.user_id)
+         .order_by(Notification.created_at.desc()).limit(limit))
+    return list((await db.scalars(q)).all())
+
+
+async def unread_notifications(db: AsyncSession, subject: Subject) -> int:
+    q = select(func.count()).select_from(Notification).where(
+        Notification.user_id == subject.user_id, Notification.read_at.is_(None))
+    return int(await db.scalar(q) or 0)
+
+
+async def mark_notifications_read(db: AsyncSession, subject: Subject, *, ids: list[uuid.UUID] | None = None) -> None:
+    q = update(Notification).where(Notification.user_id == subject.user_id, Notification.read_at.is_(None))
+    if ids is not None:
+        q = q.where(Notification.id.in_(ids))
+    await db.execute(q.values(read_at=clock.now()))
+
+
+# --------------------------------------------------------------------------- threads
+
+def clean_body(body: str | None, max_chars: int) -> str:
+    text = (body or "").replace("\x00", "").strip()
+    if not text:
+        raise BadInput(N_("A message cannot be empty."), field="body")
+    if len(text) > max_chars:
+        raise TooLarge(N_("A message may have at most {n} characters."), field="body", n=max_chars)
+    return text
+
+
+async def post_message(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UUID, body: str,
+                       client_key: str | None, facility_id: uuid.UUID | None, mentions: list[uuid.UUID],
+                       max_chars: int = DEFAULT_MAX_CHARS) -> tuple[Message, bool]:
+    """Persist a message (the caller has checked access); returns (message, created).
+    A retried send with the same ``client_key`` returns the first message."""
+    text = clean_body(body, max_chars)
+    key = (client_key or "").strip()[:64] or None
+    if key:
+        existing = await db.scalar(select(Message).where(Message.author_user_id == subject.user_id,
+                                                         Message.client_key == key))
+        if existing is not None:
+            return existing, False
+    msg = Message(consultation_id=consultation_id, author_user_id=subject.user_id, author_name=subject.display_name,
+                  author_facility_id=facility_id, body=text, mentions=[str(m) for m in mentions],
+                  client_key=key, created_at=clock.now())
+    try:
+        async with db.begin_nested():
+            db.add(msg)
+            await db.flush()
+    except IntegrityError:  # the same key raced in from another tab or process
+        existing = await db.scalar(select(Message).where(Message.author_user_id == subject.user_id,
+                                                         Message.client_key == key))
+        if existing is None:
+            raise
+        return existing, False
+    await _mark_read(db, consultation_id, subject.user_id, msg.created_at)
+    events.publish(db, thread_topic(consultation_id), {"kind": "message", "id": str(msg.id)})
+    return msg, True
+
+
+async def messages(db: AsyncSession, *, consultation_id: uuid.UUID, after: datetime | None = None,
+                   limit: int = 200) -> list[Message]:
+    q = select(Message).where(Message.consultation_id == consultation_id)
+    if after is not None:
+        q = q.where(Message.created_at > after)
+    q = q.order_by(Message.created_at.desc(), Message.id).limit(limit)
+    return list(reversed((await db.scalars(q)).all()))
+
+
+async def _mark_read(db: AsyncSession, consultation_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
+    row = await db.get(ThreadRead, (consultation_id, user_id))
+    if row is None:
+        db.add(ThreadRead(consultation_id=consultation_id, user_id=user_id, read_at=at))
+    elif row.read_at < at:
+        row.read_at = at
+    await db.flush()
+
+
+async def mark_read(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UUID, up_to: datetime | None = None) -> None:
+    at = up_to or clock.now()
+    await _mark_read(db, consultation_id, subject.user_id, at)
+    events.publish(db, thread_topic(consultation_id), {"kind": "read", "user": str(subject.user_id), "at": at.isoformat()})
+
+
+async def read_receipts(db: AsyncSession, *, consultation_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
+    rows = (await db.execute(select(ThreadRead.user_id, ThreadRead.read_at)
+                             .where(ThreadRead.consultation_id == consultation_id))).all()
+    return {r.user_id: r.read_at for r in rows}
+
+
+async def unread_counts(db: AsyncSession, subject: Subject, consultation_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Messages by others after the subject's read mark, per consultation."""
+    if not consultation_ids:
+        return {}
+    read = ThreadRead.__table__.alias("r")
+    q = (select(Message.consultation_id, func.count())
+         .select_from(Message)
+         .outerjoin(read, and_(read.c.consultation_id == Message.consultation_id, read.c.user_id == subject.user_id))
+         .where(Message.consultation_id.in_(consultation_ids), Message.author_user_id != subject.user_id,
+                (read.c.read_at.is_(None)) | (Message.created_at > read.c.read_at))
+         .group_by(Message.consultation_id))
+    return {cid: int(n) for cid, n in (await db.execute(q)).all()}
