@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -37,17 +38,14 @@ class LiveServer:
     world: factories.World
 
 
-@pytest.fixture(scope="module")
-async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
-    url = await fresh_database(tmp_path_factory.mktemp("live"), "sqlite", "_live")
-    engine = make_engine(url)
-    world = await factories.build_world(make_sessionmaker(engine))
-    await engine.dispose()
+@contextlib.asynccontextmanager
+async def serving(database_url: str, **env: str) -> AsyncIterator[str]:
+    """An app process (uvicorn) on a free loopback port; yields its base URL."""
     port = _free_port()
-    env = {**os.environ, "TELEBRIDGE_DATABASE_URL": url, "TELEBRIDGE_LOG_LEVEL": "WARNING"}
+    full_env = {**os.environ, "TELEBRIDGE_DATABASE_URL": database_url, "TELEBRIDGE_LOG_LEVEL": "WARNING", **env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "telebridge.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], env=env)
+         "--port", str(port), "--log-level", "warning"], env=full_env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     async with httpx.AsyncClient() as http:
@@ -62,10 +60,20 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
                 raise RuntimeError("the test server did not start")
             await asyncio.sleep(0.2)
     try:
-        yield LiveServer(base, world)
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveServer]:
+    url = await fresh_database(tmp_path_factory.mktemp("live"), "sqlite", "_live")
+    engine = make_engine(url)
+    world = await factories.build_world(make_sessionmaker(engine))
+    await engine.dispose()
+    async with serving(url) as base:
+        yield LiveServer(base, world)
 
 
 @pytest.fixture

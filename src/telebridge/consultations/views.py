@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from telebridge.consultations import minutes, policy, presenters, service
 from telebridge.consultations import repository as repo
@@ -57,7 +58,7 @@ LABELS: dict[str, str] = {
 }
 VITALS = (("temperature_c", N_("Temperature (°C)"), "0.1"), ("heart_rate", N_("Heart rate (/min)"), "1"),
           ("respiratory_rate", N_("Respiratory rate (/min)"), "1"), ("bp_systolic", N_("Systolic BP (mmHg)"), "1"),
-          ("bp_diastolic", N_("Diastolic BP (mmHg)"), "1"), ("spo2", N_("SpO₂ (%)"), "1"),
+          ("bp_diastolic", N_("Diastolic BP (mmHg)"), "1"), ("spo2", N_("SpO₂, per cent"), "1"),
           ("weight_kg", N_("Weight (kg)"), "0.01"))
 
 
@@ -170,7 +171,11 @@ async def submit(request: Request, consultation_id: uuid.UUID, subject: PageSubj
         if form.get("consent_given_by"):
             consent = ConsentGiven.model_validate({"given_by": form.get("consent_given_by"),
                                                    "method": form.get("consent_method") or "verbal_witnessed"})
-        await service.submit(db, subject, consultation_id=consultation_id, data=data, consent=consent)
+        try:
+            await service.submit(db, subject, consultation_id=consultation_id, data=data, consent=consent)
+        except StaleDataError:  # an autosave of the same form landed first: send on top of it
+            await db.rollback()
+            await service.submit(db, subject, consultation_id=consultation_id, data=data, consent=consent)
     except (BadInput, Conflict, ValidationError) as exc:
         message = exc.translated() if isinstance(exc, DomainError) else _malformed(exc)
         await db.rollback()

@@ -17,7 +17,7 @@ from telebridge.identity.deps import Db, PageSubject
 from telebridge.kit.access import authorize
 from telebridge.kit.errors import BadInput, Conflict
 from telebridge.kit.i18n import N_, gettext
-from telebridge.kit.subject import Subject
+from telebridge.kit.subject import Role, Subject
 from telebridge.kit.web import is_htmx, render
 from telebridge.patients import access, policy, service, views_emergency
 from telebridge.patients.schemas import METHODS, PURPOSES, SEXES, ConsentIn, PatientFields, PatientIn, PatientUpdate
@@ -165,6 +165,8 @@ async def _record_page(request: Request, db: Db, subject: Subject, patient_id: u
     can_edit = record.access_basis == "relationship" and record.status == "active"
     return show(request, "patients/detail.html", {
         "p": record, "can_edit": can_edit, "purposes": PURPOSES, "methods": METHODS, "error": error,
+        "can_ask": can_edit and bool(subject.facility_ids(Role.SPOKE_CLINICIAN, Role.HUB_SPECIALIST))
+        and subject.practitioner_id is not None,
         "notice": gettext(NOTICES[m]) if (m := request.query_params.get("m")) in NOTICES else None,
     }, status)
 

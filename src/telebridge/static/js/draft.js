@@ -44,7 +44,10 @@
       store(ok);
     }
   });
-  form.addEventListener("submit", () => store(false));
+  form.addEventListener("submit", () => {
+    store(false);
+    if (window.htmx) window.htmx.trigger(form, "htmx:abort"); // no autosave racing the send
+  });
   // Sent successfully: the case page no longer has this form; forget the copy there.
   window.addEventListener("pageshow", () => {
     if (!document.querySelector("form[data-draft-key]")) localStorage.removeItem(key);

@@ -4,11 +4,16 @@
   "use strict";
   if (!window.EventSource) return;
 
+  // The page may reload itself only when the user has not typed into it (a message being
+  // written in the thread counts only while it is not empty).
+  let typed = false;
+  document.addEventListener("input", (event) => {
+    if (!event.target.closest("[data-ignore-dirty]")) typed = true;
+  });
+
   function idle() {
-    const el = document.activeElement;
-    if (el && ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName)) return false;
-    return !Array.from(document.querySelectorAll("main textarea, main input[type=text], main input:not([type])"))
-      .some((f) => f.value && !f.closest("[data-ignore-dirty]") && f.name !== "icd10_q");
+    const thread = document.querySelector("#message-form textarea");
+    return !typed && !(thread && thread.value.trim());
   }
 
   function refreshLists() {
@@ -28,6 +33,11 @@
   }
 
   const source = new EventSource("/events");
+  let opened = 0;
+  source.addEventListener("open", () => {
+    opened += 1;
+    if (opened > 1) refreshLists(); // events may have been missed while reconnecting
+  });
   source.addEventListener("notification", (event) => {
     document.body.dispatchEvent(new CustomEvent("tb:notification", { detail: JSON.parse(event.data) }));
     refreshLists();
