@@ -109,7 +109,18 @@ def after_commit(session: AsyncSession | Session, callback: Callback) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _release_after_commit(session: Session) -> None:
+def _mark_committed(session: Session) -> None:
+    session.info["_committed"] = True  # released below once the *outermost* transaction has ended
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_after_commit(session: Session, transaction: Any) -> None:
+    committed = session.info.pop("_committed", False)
+    if transaction.nested or transaction.parent is not None:
+        return  # a savepoint: the real commit (or rollback) is still to come
+    if not committed:
+        session.info.pop("after_commit", None)
+        return
     callbacks: list[Callback] = session.info.pop("after_commit", [])
     for cb in callbacks:
         result = cb()

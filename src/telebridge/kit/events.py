@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -117,8 +118,8 @@ def make_bus(redis_url: str | None) -> Bus:
 def publish_after_commit(session: AsyncSession, bus: Bus, topic: str, payload: dict[str, Any]) -> None:
     """Publish once ``session`` commits; nothing is sent if it rolls back."""
 
-    async def send() -> None:
-        await bus.publish(topic, payload)
+    async def send() -> None:  # sent_at: when the commit was done (latency measurements)
+        await bus.publish(topic, {**payload, "sent_at": round(time.time(), 4)})
 
     after_commit(session, send)
 
