@@ -21,7 +21,8 @@ _CITIZEN = re.compile(r"^\d{12}$")
 _INSURANCE = re.compile(r"^\d{5}$")
 _GLN = re.compile(r"^\d{13}$")
 _LICENCE = re.compile(r"^\d{6}/[A-Z]{2,4}-(CCHN|GPHN)$")
-_ICD10 = re.compile(r"^[A-TV-Z]\d{2}(\.\d{1,2})?$")
+# U00-U85 are WHO codes for special purposes (U07.1 COVID-19), in the Vietnamese list too.
+_ICD10 = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
 
 
 def citizen_id(value: str, *, birth_date: date | None = None, sex: str | None = None) -> str:
