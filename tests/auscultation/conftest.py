@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.auscultation.server import ausc_server  # noqa: F401  (a live server for the workflow tests)
+from tests.browser.conftest import browser  # noqa: F401  (Chromium for the end-to-end test)
+
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "circor-dev"
 ON_CI = os.environ.get("CI") == "true"
 

@@ -174,6 +174,39 @@ def segmentation(
     typer.echo(json.dumps(segmentation_scores(model.segmenter, items)))
 
 
+@app.command("export-labels")
+def export_labels(
+    out: Path = typer.Option(..., "--out", help="CSV file to write (one row per recording of a reviewed exam)."),
+) -> None:
+    """Cardiologists' verdicts as retraining labels: one row per recording, no patient identity (audited)."""
+    import asyncio
+
+    from telebridge.config import get_settings
+    from telebridge.kit.audit import SystemActor
+    from telebridge.kit.db import make_engine, make_sessionmaker
+
+    from .service import LABEL_COLUMNS
+    from .service import export_labels as rows_of
+
+    async def run() -> list[tuple[str, ...]]:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                rows = await rows_of(db, SystemActor(display_name="telebridge auscultation export-labels"))
+                await db.commit()
+                return rows
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(run())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(LABEL_COLUMNS)
+        writer.writerows(rows)
+    _log(f"{len(rows)} labelled recordings written to {out}")
+
+
 def main() -> None:
     try:
         app()
