@@ -1,0 +1,127 @@
+"""/api/v1/imaging: add DICOM to a record, list and read studies, exchange with the PACS,
+teaching copies. Telebridge's own DICOMweb service is in :mod:`telebridge.imaging.dicomweb_api`."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from telebridge.identity.deps import ApiSubject, Db
+from telebridge.imaging import service
+from telebridge.imaging.schemas import (
+    IngestOut,
+    InstanceOut,
+    PacsStudyOut,
+    PullIn,
+    PullOut,
+    PushOut,
+    SeriesOut,
+    StudyDetail,
+    StudyOut,
+    TeachingCopyOut,
+)
+from telebridge.kit.errors import TooLarge
+from telebridge.kit.i18n import N_, gettext
+
+router = APIRouter(prefix="/api/v1/imaging", tags=["imaging"])
+UidQuery = Annotated[str | None, Query(max_length=64, pattern=r"^[0-9.]+$")]
+
+
+def _ingest_out(got: service.Ingested) -> IngestOut:
+    return IngestOut(study=StudyOut.model_validate(got.study), instance=InstanceOut.model_validate(got.instance),
+                     created=got.created)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused beyond the upload limit even when streamed without a length."""
+    limit = request.app.state.settings.max_upload_bytes
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(N_("The submitted data is too large."))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/patients/{patient_id}/instances", response_model=IngestOut, status_code=201)
+async def upload_instance(patient_id: uuid.UUID, request: Request, subject: ApiSubject, db: Db,
+                          consultation_id: uuid.UUID | None = None,
+                          filename: Annotated[str | None, Query(max_length=200)] = None) -> IngestOut:
+    """Body: one DICOM Part 10 file (``application/dicom``). Larger files: the resumable upload
+    API, then ``POST /api/v1/imaging/files/{file_id}/index``."""
+    got = await service.ingest(db, subject, patient_id=patient_id, data=await read_body(request), filename=filename,
+                               context_type="consultation" if consultation_id else None, context_id=consultation_id)
+    return _ingest_out(got)
+
+
+@router.post("/files/{file_id}/index", response_model=IngestOut, status_code=201)
+async def index_file(file_id: uuid.UUID, subject: ApiSubject, db: Db) -> IngestOut:
+    return _ingest_out(await service.ingest_file(db, subject, file_id=file_id))
+
+
+@router.get("/patients/{patient_id}/studies", response_model=list[StudyOut])
+async def patient_studies(patient_id: uuid.UUID, subject: ApiSubject, db: Db) -> list[StudyOut]:
+    return [StudyOut.model_validate(s) for s in await service.studies_for_patient(db, subject, patient_id=patient_id)]
+
+
+@router.get("/consultations/{consultation_id}/studies", response_model=list[StudyOut])
+async def consultation_studies(consultation_id: uuid.UUID, subject: ApiSubject, db: Db) -> list[StudyOut]:
+    studies = await service.studies_for_consultation(db, subject, consultation_id=consultation_id)
+    return [StudyOut.model_validate(s) for s in studies]
+
+
+def study_detail(tree: service.StudyTree) -> StudyDetail:
+    out = StudyDetail.model_validate(tree.study)
+    out.series = [SeriesOut.model_validate(s).model_copy(update={"instances": [InstanceOut.model_validate(i)
+                                                                                for i in insts]})
+                  for s, insts in tree.series]
+    return out
+
+
+@router.get("/studies/{study_id}", response_model=StudyDetail)
+async def read_study(study_id: uuid.UUID, subject: ApiSubject, db: Db) -> StudyDetail:
+    return study_detail(await service.study_tree(db, subject, study_id=study_id))
+
+
+@router.post("/studies/{study_id}/push", response_model=PushOut)
+async def push(study_id: uuid.UUID, request: Request, subject: ApiSubject, db: Db) -> PushOut:
+    await service.readable_study(db, subject, study_id)  # refuse before reaching for the PACS
+    async with service.pacs_client(request.app.state.settings) as pacs:
+        return PushOut(**await service.push_study(db, subject, pacs, study_id=study_id))
+
+
+@router.get("/pacs/studies", response_model=list[PacsStudyOut])
+async def search_pacs(request: Request, subject: ApiSubject, db: Db,
+                      patient_id: Annotated[str | None, Query(max_length=64)] = None,
+                      study_uid: UidQuery = None, accession_number: Annotated[str | None, Query(max_length=64)] = None,
+                      modality: Annotated[str | None, Query(max_length=16, pattern=r"^[A-Z]{2,6}$")] = None,
+                      ) -> list[PacsStudyOut]:
+    service.authorize(service.policy.can_use_pacs(subject), action="search", object_type="pacs",
+                      message=service.PACS_DENIED)
+    async with service.pacs_client(request.app.state.settings) as pacs:
+        found = await service.search_pacs(db, subject, pacs, patient_id=patient_id, study_uid=study_uid,
+                                          accession_number=accession_number, modality=modality)
+    return [PacsStudyOut(**vars(s)) for s in found]
+
+
+@router.post("/pacs/pull", response_model=PullOut, status_code=201)
+async def pull(body: PullIn, request: Request, subject: ApiSubject, db: Db) -> PullOut:
+    service.authorize(service.policy.can_use_pacs(subject), action="import", object_type="pacs",
+                      patient_id=body.patient_id, message=service.PACS_DENIED)
+    async with service.pacs_client(request.app.state.settings) as pacs:
+        got = await service.pull_study(db, subject, pacs, patient_id=body.patient_id, study_uid=body.study_uid,
+                                       context_type="consultation" if body.consultation_id else None,
+                                       context_id=body.consultation_id)
+    return PullOut(study_id=got[0].study.id, instances=len(got), new=sum(g.created for g in got))
+
+
+@router.post("/instances/{instance_id}/teaching-copy", response_model=TeachingCopyOut)
+async def teaching_copy(instance_id: uuid.UUID, subject: ApiSubject, db: Db) -> TeachingCopyOut:
+    copy = await service.teaching_copy(db, subject, instance_id=instance_id)
+    return TeachingCopyOut(filename=copy.filename, size=len(copy.data),
+                           warnings=[gettext(msg).format(**params) for msg, params in copy.warnings],
+                           content_base64=base64.b64encode(copy.data).decode("ascii"))

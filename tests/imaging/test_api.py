@@ -1,0 +1,154 @@
+"""/api/v1/imaging and Telebridge's own DICOMweb service (/dicomweb), through the app, with the
+DICOMweb client pointed at Telebridge itself and at a real Orthanc."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pydicom
+from PIL import Image
+
+from telebridge.imaging import dicom, multipart
+from telebridge.imaging.dicomweb import DicomWebClient, tag_value
+from tests.imaging.samples import ULTRASOUND, data
+
+
+async def _upload(c: httpx.AsyncClient, patient_id, raw: bytes, **params) -> httpx.Response:  # type: ignore[no-untyped-def]
+    return await c.post(f"/api/v1/imaging/patients/{patient_id}/instances", content=raw, params=params,
+                        headers={"content-type": "application/dicom"})
+
+
+def _dicomweb(app, token_client: httpx.AsyncClient) -> DicomWebClient:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50001))
+    return DicomWebClient("http://testserver/dicomweb", transport=transport,
+                          headers={"authorization": token_client.headers["authorization"]})
+
+
+async def test_upload_then_dicomweb_qido_wado_rendered(app, world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    raw = data(ULTRASOUND)
+    r = await _upload(me, world.patient_a.id, raw, filename="sieu-am.dcm")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["created"] and body["instance"]["number_of_frames"] == 30
+    study_id, info = body["study"]["id"], dicom.parse(raw)
+
+    detail = (await me.get(f"/api/v1/imaging/studies/{study_id}")).json()
+    assert detail["series"][0]["instances"][0]["sop_uid"] == info.sop_uid
+    assert [s["id"] for s in (await me.get(f"/api/v1/imaging/patients/{world.patient_a.id}/studies")).json()] == [study_id]
+
+    async with _dicomweb(app, me) as tb:
+        studies = await tb.search_studies(StudyInstanceUID=info.study_uid)
+        assert [tag_value(s, "0020000D") for s in studies] == [info.study_uid]
+        assert tag_value(studies[0], "00201208") == 1 and tag_value(studies[0], "00080061") == "US"
+        series = await tb.search_series(info.study_uid)
+        assert tag_value(series[0], "0020000E") == info.series_uid
+        instances = await tb.search_instances(info.study_uid, info.series_uid)
+        assert tag_value(instances[0], "00280008") == 30
+        assert await tb.retrieve_study(info.study_uid) == [raw]  # the untouched original
+        assert await tb.retrieve_instance(info.study_uid, info.series_uid, info.sop_uid) == raw
+        meta = await tb.retrieve_metadata(info.study_uid)
+        assert meta[0]["00080018"]["Value"] == [info.sop_uid] and "BulkDataURI" in meta[0]["7FE00010"]
+        jpeg = await tb.rendered_frame(info.study_uid, info.series_uid, info.sop_uid, 30)
+        assert Image.open(io.BytesIO(jpeg)).size == (320, 240)
+
+    frame = f"/dicomweb/studies/{info.study_uid}/series/{info.series_uid}/instances/{info.sop_uid}/frames"
+    png = await me.get(f"{frame}/2/rendered", headers={"accept": "image/png"})
+    assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    assert (await me.get(f"{frame}/31/rendered")).status_code == 404
+    bad = await me.get(f"{frame}/1/rendered", params={"window": "40", "lang": "en"})
+    assert bad.status_code == 400 and "center,width" in bad.json()["error"]["message"]
+
+
+async def test_dicomweb_is_scoped_to_what_the_subject_may_read(app, world, as_user, client, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    raw = data("CT_small.dcm")
+    assert (await _upload(me, world.patient_a.id, raw)).status_code == 201
+    info = dicom.parse(raw)
+    instance = f"/dicomweb/studies/{info.study_uid}/series/{info.series_uid}/instances/{info.sop_uid}"
+    assert (await client.get("/dicomweb/studies")).status_code == 401
+    for role in ("other_clinician", "hub_specialist", "sysadmin", "analyst_national", "facility_admin"):
+        c = await as_user(world.users[role])
+        assert (await c.get("/dicomweb/studies", params={"StudyInstanceUID": info.study_uid})).json() == []
+        assert (await c.get(f"/dicomweb/studies/{info.study_uid}")).status_code == 404
+        assert (await c.get(f"{instance}/frames/1/rendered")).status_code == 404
+        assert (await c.get(f"{instance}/metadata")).status_code == 404
+    own = await as_user(world.patient_user)
+    assert (await own.get(f"{instance}/frames/1/rendered")).status_code == 200
+
+
+async def test_stow_rs_into_a_record(app, world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    good = data("MR_small_RLE.dcm")
+    body, content_type = multipart.encode([good, b"%PDF-1.7 not dicom" + b"0" * 200])
+    url = f"/dicomweb/studies?patient_id={world.patient_a.id}"
+    r = await me.post(url, content=body, headers={"content-type": content_type})
+    assert r.status_code == 202, r.text  # one stored, one refused
+    assert r.json()["00081199"]["Value"][0]["00081155"]["Value"] == [dicom.parse(good).sop_uid]
+    assert r.json()["00081198"]["Value"][0]["00081197"]["Value"] == [0xC000]
+    found = (await me.get("/dicomweb/studies", params={"StudyInstanceUID": dicom.parse(good).study_uid})).json()
+    assert len(found) == 1
+
+    junk, junk_type = multipart.encode([b"junk"])
+    none_ok = await me.post(url, content=junk, headers={"content-type": junk_type})
+    assert none_ok.status_code == 409
+    missing = await me.post("/dicomweb/studies", content=body, headers={"content-type": content_type,
+                                                                        "accept-language": "en"})
+    assert missing.status_code == 400 and "patient_id" in missing.json()["error"]["message"]
+    other = await as_user(world.other_clinician)
+    assert (await other.post(url, content=body, headers={"content-type": content_type})).status_code == 403
+
+
+async def test_bad_uploads_are_clear_errors(world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    me.headers["accept-language"] = "en"
+    truncated = await _upload(me, world.patient_a.id, data(ULTRASOUND)[:40_000])
+    assert truncated.status_code == 422 and "incomplete" in truncated.json()["error"]["message"]
+    pdf = await _upload(me, world.patient_a.id, b"%PDF-1.7\n%%EOF\n", filename="scan.dcm")
+    assert pdf.status_code == 415 and "not a DICOM" in pdf.json()["error"]["message"]
+    empty = await _upload(me, world.patient_a.id, b"")
+    assert empty.status_code == 415
+    listed = (await me.get(f"/api/v1/imaging/patients/{world.patient_a.id}/studies")).json()
+    assert listed == []
+
+
+async def test_pacs_search_pull_push_through_the_api(app, world, as_user, imaging_rt, orthanc, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    me.headers["accept-language"] = "en"
+    r = await me.get("/api/v1/imaging/pacs/studies", params={"patient_id": "x"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "pacs_not_configured"
+    monkeypatch.setattr(app.state.settings, "pacs_dicomweb_url", orthanc.dicomweb)
+    raw = data("SC_rgb_rle.dcm")
+    info = dicom.parse(raw)
+    async with DicomWebClient(orthanc.dicomweb) as pacs:
+        await pacs.store([raw])
+    found = (await me.get("/api/v1/imaging/pacs/studies", params={"study_uid": info.study_uid})).json()
+    assert [s["study_uid"] for s in found] == [info.study_uid]
+    pulled = await me.post("/api/v1/imaging/pacs/pull", json={"patient_id": str(world.patient_a.id),
+                                                               "study_uid": info.study_uid})
+    assert pulled.status_code == 201 and pulled.json()["instances"] == 1
+    pushed = await me.post(f"/api/v1/imaging/studies/{pulled.json()['study_id']}/push")
+    assert pushed.status_code == 200 and pushed.json()["stored"] == 1
+    admin = await as_user(world.facility_admin)
+    assert (await admin.get("/api/v1/imaging/pacs/studies", params={"patient_id": "x"})).status_code == 403
+
+    monkeypatch.setattr(app.state.settings, "pacs_dicomweb_url", "http://127.0.0.1:9/dicom-web")
+    down = await me.post("/api/v1/imaging/pacs/pull", json={"patient_id": str(world.patient_a.id),
+                                                             "study_uid": "1.2.3"})
+    assert down.status_code == 502 and "cannot be reached" in down.json()["error"]["message"]
+
+
+async def test_teaching_copy_api(world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    me.headers["accept-language"] = "en"
+    r = await _upload(me, world.patient_a.id, data(ULTRASOUND))
+    copy = await me.post(f"/api/v1/imaging/instances/{r.json()['instance']['id']}/teaching-copy")
+    assert copy.status_code == 200
+    assert copy.json()["warnings"] and "burnt into the pixels" in copy.json()["warnings"][0]
+    import base64
+
+    ds = pydicom.dcmread(io.BytesIO(base64.b64decode(copy.json()["content_base64"])))
+    assert ds.PatientIdentityRemoved == "YES"
+    other = await as_user(world.other_clinician)
+    assert (await other.post(f"/api/v1/imaging/instances/{r.json()['instance']['id']}/teaching-copy")).status_code == 403
