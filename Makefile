@@ -32,13 +32,20 @@ catalogs: $(STAMP)
 
 setup: $(STAMP) vendor catalogs
 
-# Debian packages the browser tests need. Installed when missing and we may (root);
-# otherwise the browser tests skip with a clear reason (never on CI).
+# Debian packages the tests need: chromium (browser tests), janus (SFU), orthanc + its DICOMweb
+# plugin (PACS peer), poppler-utils (PDF previews of the minutes). Installed in one step when
+# missing and we may (root); otherwise those tests skip with a clear reason (never on CI).
+DEBS := chromium:/usr/bin/chromium fonts-noto-core:/usr/share/fonts/truetype/noto janus:/usr/bin/janus \
+        orthanc:/usr/sbin/Orthanc orthanc-dicomweb:/usr/share/orthanc/plugins/libOrthancDicomWeb.so \
+        poppler-utils:/usr/bin/pdftoppm
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; for d in $(DEBS); do [ -e "$${d#*:}" ] || missing="$$missing $${d%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null; \
-	  else echo "note: /usr/bin/chromium missing and not root; browser tests will be skipped"; fi; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    service orthanc stop >/dev/null 2>&1 || true; \
+	  else echo "note: missing Debian packages:$$missing (not root); the tests needing them will skip"; fi; \
 	fi
 
 demo: setup

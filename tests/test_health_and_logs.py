@@ -31,7 +31,11 @@ async def test_not_ready_when_database_is_unreachable(tmp_path) -> None:  # type
 def test_production_refuses_the_default_secret() -> None:
     with pytest.raises(ValueError, match="SECRET_KEY"):
         Settings(environment="production")
-    ok = Settings(environment="production", secret_key="x" * 40)
+    with pytest.raises(ValueError, match="MASTER_KEY"):  # nor the embedded key for files at rest
+        Settings(environment="production", secret_key="x" * 40)
+    from telebridge.kit.crypto import new_master_key
+
+    ok = Settings(environment="production", secret_key="x" * 40, master_key=new_master_key())
     assert ok.cookie_secure
 
 

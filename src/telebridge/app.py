@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from telebridge.config import Settings, get_settings
 from telebridge.identity.deps import LoginRequired
@@ -23,8 +27,16 @@ from telebridge.kit.errors import DomainError, Forbidden
 from telebridge.kit.events import make_bus
 from telebridge.kit.i18n import N_
 from telebridge.kit.web import LOCALE_COOKIE, STATIC_DIR, is_htmx, render, wants_html
+from telebridge.messaging.notifier import make_notifier
 
 log = logging.getLogger("telebridge.http")
+
+# Routes taking file uploads (multipart bodies larger than a form): their own size limit.
+UPLOAD_ROUTES = re.compile(r"^(/api/v1)?/auscultation/exams/[0-9a-fA-F-]{36}/recordings$"
+                           r"|^/api/v1/imaging/patients/[0-9a-fA-F-]{36}/instances$|^/dicomweb/studies(/[0-9.]+)?$")
+
+# Resumable file uploads (tus PATCH): exempt from the form limit.
+TUS_PATCH = re.compile(r"^/api/v1/files/uploads/[0-9a-fA-F-]{32,36}$")
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -50,7 +62,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.owns_engine = True
         if not hasattr(app.state, "bus"):
             app.state.bus = make_bus(settings.redis_url)
+        sweeper = None
+        if settings.sla_sweep_seconds > 0:
+            from telebridge.consultations import sla
+
+            sweeper = sla.running(app.state, settings.sla_sweep_seconds)
+            await sweeper.__aenter__()
+        from telebridge.files import lifecycle as files_lifecycle
+
+        await files_lifecycle.start(app, settings)
+        gc.freeze()  # start-up objects (modules, models, catalogs) leave the collector's scans
         yield
+        if sweeper is not None:
+            await sweeper.__aexit__(None, None, None)
+        await files_lifecycle.stop(app)
+        if getattr(app.state, "calls_hub", None) is not None:
+            await app.state.calls_hub.close()
         await app.state.bus.close()
         if getattr(app.state, "owns_engine", False):
             await app.state.engine.dispose()
@@ -58,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Telebridge", version="0.1.0", lifespan=lifespan, docs_url="/api/docs",
                   openapi_url="/api/openapi.json", redoc_url=None)
     app.state.settings = settings
+    app.state.bus = make_bus(settings.redis_url)
+    app.state.notifier = make_notifier(settings.notifier)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -68,7 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lang = i18n.negotiate(request.headers.get("accept-language"))
         i18n.set_locale(lang or settings.default_locale)
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_form_bytes and request.method in ("POST", "PUT", "PATCH"):
+        limit = settings.max_upload_bytes if UPLOAD_ROUTES.match(request.url.path) else settings.max_form_bytes
+        if request.method == "PATCH" and TUS_PATCH.match(request.url.path):
+            limit = 1 << 62  # tus chunks stream to an encrypted spool; the upload's own length bounds them
+        if length and length.isdigit() and int(length) > limit and request.method in ("POST", "PUT", "PATCH"):
             response: Response = _error_response(request, 413, "too_large", i18n.gettext(N_("The submitted data is too large.")))
         else:
             response = await call_next(request)
@@ -117,6 +149,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error_response(request, exc.status_code, "http_error",
                                i18n.gettext(messages.get(exc.status_code, N_("The request could not be served."))))
 
+    @app.exception_handler(StaleDataError)
+    async def concurrent_change(request: Request, exc: StaleDataError) -> Response:
+        return _error_response(request, 409, "concurrent_change", i18n.gettext(
+            N_("Someone else changed this record at the same moment. Nothing was saved; reload and try again.")))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=400)  # the browser left (page changed, link dropped): nothing to answer
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"fields": {"request_id": getattr(request.state, "request_id", "-")}})
@@ -143,17 +184,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _include_routers(app: FastAPI) -> None:
     from telebridge.audit import views as audit_views
+    from telebridge.auscultation import api as auscultation_api
+    from telebridge.auscultation import views as auscultation_views
+    from telebridge.calls import api as calls_api
+    from telebridge.calls import views as calls_views
+    from telebridge.consultations import api as consultations_api
+    from telebridge.consultations import views as consultations_views
+    from telebridge.files import api as files_api
+    from telebridge.files import views as files_views
     from telebridge.home import views as home_views
     from telebridge.identity import api as identity_api
     from telebridge.identity import views as identity_views
+    from telebridge.imaging import api as imaging_api
+    from telebridge.imaging import dicomweb_api as imaging_dicomweb
+    from telebridge.imaging import views as imaging_views
+    from telebridge.messaging import views as messaging_views
     from telebridge.network import api as network_api
     from telebridge.network import views as network_views
     from telebridge.patients import api as patients_api
     from telebridge.patients import views as patients_views
+    from telebridge.terminology import api as terminology_api
+    from telebridge.terminology import views as terminology_views
 
-    for module in (identity_views, identity_api, home_views, network_api, network_views,
-                   patients_api, patients_views, audit_views):
-        app.include_router(module.router)
+    for router in (consultations_api.router, consultations_views.router, messaging_views.router,
+                   identity_views.router, identity_api.router, home_views.router, network_api.router,
+                   network_views.router, patients_api.router, patients_views.router, audit_views.router,
+                   terminology_api.router, terminology_views.router, auscultation_api.router,
+                   auscultation_views.router, calls_api.router, calls_api.ws_router, calls_views.router,
+                   files_api.router, files_views.router, imaging_api.router, imaging_dicomweb.router,
+                   imaging_views.router):
+        app.include_router(router)
 
 
 def _error_response(request: Request, status: int, code: str, message: str, field: str | None = None) -> Response:

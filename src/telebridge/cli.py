@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from telebridge.auscultation.cli import app as auscultation_app
+from telebridge.calls.cli import app as calls_app
+from telebridge.files.cli import app as files_app
 from telebridge.config import get_settings
 
 app = typer.Typer(help="Telebridge: the national telehealth network platform.", no_args_is_help=True,
@@ -101,6 +103,8 @@ def audit_verify() -> None:
 
 
 app.add_typer(auscultation_app, name="auscultation", help="Heart-sound screening: train, evaluate, predict.")
+app.add_typer(calls_app, name="calls", help="Live sessions: run the single-machine Janus.")
+app.add_typer(files_app, name="files")
 
 
 def main() -> None:

@@ -63,7 +63,11 @@ async def serving(database_url: str, **env: str) -> AsyncIterator[str]:
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # long-lived connections (SSE, WebSocket) still open
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ Corrections of signed minutes are signed addenda. Never commits."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -113,7 +114,8 @@ async def _reauthenticate(db: AsyncSession, subject: Subject, password: str) -> 
     from pwdlib import PasswordHash
 
     user = await db.get(User, subject.user_id)
-    if user is None or not PasswordHash.recommended().verify(password, user.password_hash):
+    # argon2 is deliberately slow: verify off the event loop so other requests keep flowing
+    if user is None or not await asyncio.to_thread(PasswordHash.recommended().verify, password, user.password_hash):
         raise Forbidden(N_("Wrong password: the signature was not recorded."), code="reauth_failed")
     return user
 

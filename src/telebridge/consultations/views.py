@@ -223,7 +223,20 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
         icd_chosen = [e for e in (terms.lookup(d["code"]) for d in content.get("diagnoses", [])) if e]
     except ImportError:
         pass
+    from telebridge.files import service as files
+    from telebridge.files.api import file_out
+
+    from sqlalchemy import select
+
+    from telebridge.calls.models import LiveSession
+
+    sessions = list((await db.scalars(select(LiveSession).where(LiveSession.consultation_id == c.id)
+                                      .order_by(LiveSession.starts_at))).all())
+    attachments = [file_out(f, subject) for f in await files.list_for_context(
+        db, subject, context_type="consultation", context_id=c.id)]
     return {
+        "sessions": sessions, "can_schedule": hub_side and c.status in ("accepted", "info_requested"),
+        "attachments": attachments, "can_attach": c.status not in ("cancelled", "closed"),
         "c": c, "patient": patient, "names": names, "minutes": m, "content": content, "messages": msgs,
         "hub_side": hub_side, "spoke_side": spoke_side, "actions": {a.value for a in actions},
         "can_accept": policy.can_accept(subject, c), "can_reassign": policy.can_reassign(subject, c),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,8 +56,8 @@ async def stream(request: Request, subject: PageSubject) -> StreamingResponse:
             task = asyncio.create_task(pump())
             try:
                 while True:
-                    try:
-                        event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    try:  # jittered, so thousands of idle connections do not all wake at once
+                        event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS * random.uniform(0.75, 1.25))
                     except TimeoutError:  # a gone client fails this write and ends the stream
                         yield b": keepalive\n\n"
                         continue

@@ -1,0 +1,62 @@
+"""The pages: a refused or incomplete action is shown in Vietnamese and loses nothing typed;
+work lists are scoped; the signed minutes cannot be edited through the form either."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import csrf_of
+from tests.consultations.conftest import create
+
+
+async def test_incomplete_request_keeps_what_was_typed(cw, signed_in) -> None:
+    spoke = await signed_in(cw.w.spoke_clinician)
+    page = await spoke.get(f"/patients/{cw.w.patient_a.id}")
+    assert 'data-action="ask"' in page.text
+    r = await spoke.post(f"/patients/{cw.w.patient_a.id}/consultations", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303 and r.headers["location"].endswith("/edit")
+    edit = r.headers["location"]
+    form = await spoke.get(edit)
+    cid = edit.split("/")[2]
+    r = await spoke.post(f"/consultations/{cid}/draft", data={"csrf_token": csrf_of(form.text), "specialty_code": "cardiology",
+                                                              "question": "Câu hỏi đang gõ dở"})
+    assert "Đã lưu nháp" in r.text and "Bệnh viện Trung ương A" in r.text  # hub choices follow the specialty
+    r = await spoke.post(f"/consultations/{cid}/submit", data={"csrf_token": csrf_of(form.text), "specialty_code": "cardiology",
+                                                               "urgency": "urgent", "question": "Câu hỏi đang gõ dở",
+                                                               "history": "Bệnh sử <b>đậm</b>"})
+    assert r.status_code == 400
+    assert "Vui lòng điền" in r.text and "hình thức hội chẩn" in r.text and "khám lâm sàng" in r.text
+    assert "Câu hỏi đang gõ dở" in r.text and "Bệnh sử &lt;b&gt;đậm&lt;/b&gt;" in r.text  # kept, escaped
+    again = await spoke.get(edit)
+    assert "Câu hỏi đang gõ dở" in again.text  # and saved
+
+
+async def test_worklists_are_scoped(cw, as_user, signed_in) -> None:
+    spoke_api = await as_user(cw.w.spoke_clinician)
+    c = await create(spoke_api, cw)
+    hub = await signed_in(cw.w.hub_specialist)
+    assert c["reference"] in (await hub.get("/consultations")).text
+    other = await signed_in(cw.w.other_clinician)
+    assert c["reference"] not in (await other.get("/consultations")).text
+    assert (await other.get(f"/consultations/{c['id']}")).status_code == 403
+    admin = await signed_in(cw.w.sysadmin)
+    assert c["reference"] not in (await admin.get("/consultations?view=open")).text
+
+
+async def test_page_refusals_are_explained(cw, as_user, signed_in) -> None:
+    spoke_api = await as_user(cw.w.spoke_clinician)
+    c = await create(spoke_api, cw)
+    spoke = await signed_in(cw.w.spoke_clinician)
+    page = await spoke.get(f"/consultations/{c['id']}")
+    assert 'data-action="accept"' not in page.text  # the asking side has no accept button
+    r = await spoke.post(f"/consultations/{c['id']}/act/close", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 409 and "biên bản đã ký" in r.text
+    r = await spoke.post(f"/consultations/{c['id']}/act/cancel", data={"csrf_token": csrf_of(page.text), "reason": ""})
+    assert r.status_code == 400 and "Vui lòng nêu lý do" in r.text
+    hub = await signed_in(cw.w.hub_specialist)
+    page = await hub.get(f"/consultations/{c['id']}")
+    assert re.search(r'data-action="accept"', page.text)
+    r = await hub.post(f"/consultations/{c['id']}/act/accept", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    page = await hub.get(f"/consultations/{c['id']}")
+    assert 'id="minutes-form"' in page.text and "Đã tiếp nhận" in page.text
