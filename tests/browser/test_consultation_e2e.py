@@ -110,7 +110,8 @@ async def test_emergency_request_to_signed_minutes_and_outcome(browser, case_ser
     await spoke.fill("textarea[name=action_taken]", "Đã chuyển tuyến lúc 15 giờ, trẻ ổn định khi đi.")
     async with spoke.expect_navigation():
         await spoke.click("form[action$='/outcome'] button[type=submit]")
-    assert "Đã chuyển tuyến" in await spoke.locator("#outcome").inner_text()
+    assert "Đã chuyển tuyến lúc 15 giờ" in await spoke.locator("#outcome").inner_text()
+    assert await spoke.locator("#case-error").count() == 0
     await spoke.screenshot(path=str(artifacts / "consultation-outcome-phone.png"), full_page=True)
     width = await spoke.evaluate("document.documentElement.scrollWidth")
     assert width <= 391, "the case page scrolls sideways on a phone"

@@ -60,3 +60,27 @@ async def test_page_refusals_are_explained(cw, as_user, signed_in) -> None:
     assert r.status_code == 303
     page = await hub.get(f"/consultations/{c['id']}")
     assert 'id="minutes-form"' in page.text and "Đã tiếp nhận" in page.text
+
+
+async def test_mentions_and_read_receipts(cw, as_user, signed_in, sessionmaker) -> None:
+    from sqlalchemy import select
+
+    from telebridge.messaging.models import Notification
+
+    spoke_api = await as_user(cw.w.spoke_clinician)
+    c = await create(spoke_api, cw)
+    await (await as_user(cw.w.hub_specialist)).post(f"/api/v1/consultations/{c['id']}/accept")
+    spoke = await signed_in(cw.w.spoke_clinician)
+    page = await spoke.get(f"/consultations/{c['id']}")
+    assert f'<option value="{cw.w.hub_specialist.id}">' in page.text  # the assigned specialist can be mentioned
+    r = await spoke.post(f"/consultations/{c['id']}/messages", data={
+        "csrf_token": csrf_of(page.text), "body": "Xin xem giúp ảnh X-quang", "client_key": "m1",
+        "mentions": str(cw.w.hub_specialist.id)})
+    assert r.status_code == 303
+    async with sessionmaker() as db:
+        kinds = (await db.scalars(select(Notification.kind).where(Notification.user_id == cw.w.hub_specialist.id))).all()
+    assert "mention" in kinds
+    hub = await signed_in(cw.w.hub_specialist)
+    await hub.get(f"/consultations/{c['id']}")  # opening the case reads the thread
+    page = await spoke.get(f"/consultations/{c['id']}")
+    assert "đã đọc đến" in page.text

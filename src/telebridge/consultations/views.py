@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -211,6 +212,11 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
     requester = await db.get(User, c.requested_by)
     assigned = await db.get(User, c.assigned_user_id) if c.assigned_user_id else None
     people = [u for u in (assigned, requester) if u is not None]
+    coordinators = await repo.hub_users(db, c.hub_facility_id, (Role.HUB_COORDINATOR,)) if c.hub_facility_id else []
+    mentionable = {u.id: u.display_name for u in [*people, *coordinators] if u.id != subject.user_id}
+    reads = await messaging.read_receipts(db, consultation_id=c.id)
+    readers = {u.id: u.display_name for u in (await db.scalars(select(User).where(User.id.in_(list(reads))))).all()} if reads else {}
+    receipts = [(uid, readers.get(uid, ""), at) for uid, at in reads.items() if uid != subject.user_id and uid in readers]
     content = m.get("content") or {}
     participants = content.get("participants") or [
         {"user_id": str(u.id), "name": u.display_name, "role": "chair" if u is assigned else "participant",
@@ -226,8 +232,6 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
     from telebridge.files import service as files
     from telebridge.files.api import file_out
 
-    from sqlalchemy import select
-
     from telebridge.calls.models import LiveSession
 
     sessions = list((await db.scalars(select(LiveSession).where(LiveSession.consultation_id == c.id)
@@ -235,6 +239,7 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
     attachments = [file_out(f, subject) for f in await files.list_for_context(
         db, subject, context_type="consultation", context_id=c.id)]
     return {
+        "mentionable": mentionable, "receipts": receipts,
         "sessions": sessions, "can_schedule": hub_side and c.status in ("accepted", "info_requested"),
         "attachments": attachments, "can_attach": c.status not in ("cancelled", "closed"),
         "c": c, "patient": patient, "names": names, "minutes": m, "content": content, "messages": msgs,
@@ -390,7 +395,9 @@ async def outcome(request: Request, consultation_id: uuid.UUID, subject: PageSub
     form = await request.form()
 
     async def run() -> None:
-        data = OutcomeIn.model_validate({"checkpoint": form.get("checkpoint"), "action_taken": form.get("action_taken") or "",
+        checkpoint = str(form.get("checkpoint") or "")
+        data = OutcomeIn.model_validate({"checkpoint": int(checkpoint) if checkpoint.isdigit() else checkpoint,
+                                         "action_taken": form.get("action_taken") or "",
                                          "outcome": form.get("outcome")})
         await service.record_outcome(db, subject, consultation_id=consultation_id, data=data)
 
@@ -405,7 +412,8 @@ async def post_message(request: Request, consultation_id: uuid.UUID, subject: Pa
     form = await request.form()
 
     async def run() -> None:
-        body = MessageIn.model_validate({"body": form.get("body") or " ", "client_key": form.get("client_key") or None})
+        body = MessageIn.model_validate({"body": form.get("body") or " ", "client_key": form.get("client_key") or None,
+                                         "mentions": [str(m) for m in form.getlist("mentions") if m]})
         await presenters.post_message(db, subject, consultation_id, body)
 
     return await _act(request, db, subject, consultation_id, run)

@@ -39,6 +39,7 @@
     const time = document.createElement("time");
     time.className = "muted";
     time.textContent = m.created_at ? fmt(m.created_at) : "…";
+    if (m.created_at) time.dataset.at = m.created_at;
     const body = document.createElement("div");
     body.className = "body";
     body.textContent = m.body;
@@ -46,9 +47,20 @@
     li.scrollIntoView({ block: "nearest" });
   }
 
+  function markLatestSeen(at) {
+    // My messages up to the reader's mark are shown as seen.
+    const upTo = new Date(at).getTime();
+    list.querySelectorAll("li.mine").forEach((li) => {
+      const t = li.querySelector("time");
+      if (t && t.dataset.at && new Date(t.dataset.at).getTime() <= upTo) li.classList.add("seen");
+    });
+  }
+
   function flush() {
     if (!socket || socket.readyState !== WebSocket.OPEN) return;
-    for (const p of pending()) socket.send(JSON.stringify({ type: "send", body: p.body, client_key: p.client_key }));
+    for (const p of pending()) {
+      socket.send(JSON.stringify({ type: "send", body: p.body, client_key: p.client_key, mentions: p.mentions || [] }));
+    }
   }
 
   function connect() {
@@ -79,6 +91,10 @@
           const li = list.querySelector(`li[data-key="${data.client_key}"]`);
           if (li) li.classList.add("failed");
         }
+      } else if (data.kind === "read" && data.user !== me) {
+        const mark = document.querySelector(`#receipts [data-reader="${CSS.escape(data.user)}"]`);
+        if (mark) mark.dataset.fresh = "1"; // the reader's line is re-rendered on the next visit; mark it live
+        markLatestSeen(data.at);
       } else if (data.kind === "minutes" && window.telebridgeLive) {
         window.telebridgeLive.caseChanged(id);
       }
@@ -100,7 +116,10 @@
       event.preventDefault();
       if (text.length > Number(box.dataset.max)) { state.textContent = box.dataset.errorTooLong; return; }
       const key = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, "");
-      setPending([...pending(), { body: text, client_key: key }]);
+      const picker = form.elements.namedItem("mentions");
+      const mentions = picker ? Array.from(picker.selectedOptions).map((o) => o.value) : [];
+      if (picker) picker.selectedIndex = -1;
+      setPending([...pending(), { body: text, client_key: key, mentions }]);
       show({ body: text, client_key: key, author_user_id: me, author_name: "" }, "pending");
       area.value = "";
       flush();
