@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -25,11 +24,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from telebridge.kit.db import make_engine, make_sessionmaker  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.browser.conftest import serving  # noqa: E402
-from tests.conftest import fresh_database  # noqa: E402
-from tests.consultations.conftest import build_case_world, request_body  # noqa: E402
+from telebridge.kit.db import make_engine, make_sessionmaker
+from tests import factories
+from tests.browser.conftest import serving
+from tests.conftest import fresh_database
+from tests.consultations.conftest import build_case_world, request_body
 
 
 def pct(values: list[float], q: float) -> float:

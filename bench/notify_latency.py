@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import statistics
 import sys
@@ -28,12 +27,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from telebridge.kit.db import make_engine, make_sessionmaker  # noqa: E402
-from tests import factories  # noqa: E402
-from tests.browser.conftest import serving  # noqa: E402
-from tests.conftest import fresh_database  # noqa: E402
-from tests.consultations.conftest import build_case_world, request_body  # noqa: E402
-from tests.consultations.test_cross_process import sign_in  # noqa: E402
+from telebridge.kit.db import make_engine, make_sessionmaker
+from tests import factories
+from tests.browser.conftest import serving
+from tests.conftest import fresh_database
+from tests.consultations.conftest import build_case_world, request_body
+from tests.consultations.test_cross_process import sign_in
 
 
 async def sse(base: str, cookie: str, ready: asyncio.Event) -> None:

@@ -3,13 +3,7 @@ store) whose world's hubs have declared cardiology; and signing in over HTTP lik
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +12,7 @@ import pytest
 
 from telebridge.kit.db import make_engine, make_sessionmaker
 from tests import factories
+from tests.browser.conftest import serving
 from tests.conftest import fresh_database
 
 from .workflow import declare_cardiology
@@ -30,12 +25,6 @@ class Server:
     world: factories.World
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def ausc_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
     tmp = tmp_path_factory.mktemp("ausc-live")
@@ -45,30 +34,8 @@ async def ausc_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     world = await factories.build_world(maker)
     await declare_cardiology(maker, world)
     await engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "TELEBRIDGE_DATABASE_URL": url, "TELEBRIDGE_LOG_LEVEL": "WARNING",
-           "TELEBRIDGE_FILES_DIR": str(tmp / "files")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "telebridge.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as http:
-        while True:
-            try:
-                if (await http.get(base + "/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("the test server did not start")
-            await asyncio.sleep(0.2)
-    try:
+    async with serving(url, TELEBRIDGE_FILES_DIR=str(tmp / "files")) as base:
         yield Server(base, url, world)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import sign_in_page
+
 from .server import Server
 from .workflow import DATA_DIR, PRESENT
 
@@ -16,15 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("circor_dir")]
 
 
 async def _sign_in(page, server: Server, role: str) -> None:  # type: ignore[no-untyped-def]
-    user = getattr(server.world, role)  # one user per context: a TOTP code is accepted once
-    await page.goto(server.url + "/login")
-    await page.fill("input[name=username]", user.username)
-    await page.fill("input[name=password]", user.password)
-    async with page.expect_navigation(url="**/login/totp**"):
-        await page.click("form[action='/login'] button[type=submit]")
-    await page.fill("input[name=code]", user.totp_now())
-    async with page.expect_navigation(url=server.url + "/"):
-        await page.click("form[action='/login/totp'] button[type=submit]")
+    await sign_in_page(page, server.url, getattr(server.world, role))  # one user per context: a TOTP code works once
 
 
 def _watch(page, errors: list[str]) -> None:  # type: ignore[no-untyped-def]

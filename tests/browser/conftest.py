@@ -39,15 +39,17 @@ class LiveServer:
 
 
 @contextlib.asynccontextmanager
-async def serving(database_url: str, **env: str) -> AsyncIterator[str]:
-    """An app process (uvicorn) on a free loopback port; yields its base URL."""
+async def serving(database_url: str, *, workers: int = 1, start_seconds: float = 60, **env: str) -> AsyncIterator[str]:
+    """An app process (uvicorn) on a free loopback port; yields its base URL. It uses Redis only
+    when ``TELEBRIDGE_REDIS_URL`` is passed in ``env``."""
     port = _free_port()
-    full_env = {**os.environ, "TELEBRIDGE_DATABASE_URL": database_url, "TELEBRIDGE_LOG_LEVEL": "WARNING", **env}
+    full_env = {k: v for k, v in os.environ.items() if k != "TELEBRIDGE_REDIS_URL"}
+    full_env.update({"TELEBRIDGE_DATABASE_URL": database_url, "TELEBRIDGE_LOG_LEVEL": "WARNING", **env})
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "telebridge.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], env=full_env)
+         "--port", str(port), "--log-level", "warning", "--workers", str(workers)], env=full_env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_seconds
     async with httpx.AsyncClient() as http:
         while True:
             try:
@@ -78,6 +80,18 @@ async def live_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
     await engine.dispose()
     async with serving(url) as base:
         yield LiveServer(base, world)
+
+
+async def sign_in_page(page, base: str, user: factories.UserRef) -> None:  # type: ignore[no-untyped-def]
+    """Password then TOTP through the sign-in pages of a real browser page."""
+    await page.goto(base + "/login")
+    await page.fill("input[name=username]", user.username)
+    await page.fill("input[name=password]", user.password)
+    async with page.expect_navigation(url="**/login/totp**"):
+        await page.click("form[action='/login'] button[type=submit]")
+    await page.fill("input[name=code]", user.totp_now())
+    async with page.expect_navigation(url=base + "/"):
+        await page.click("form[action='/login/totp'] button[type=submit]")
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from telebridge.kit.db import make_engine, make_sessionmaker
-from tests.browser.conftest import serving
-from tests.consultations.conftest import CaseWorld, build_case_world
+from tests.browser.conftest import serving, sign_in_page
 from tests.conftest import fresh_database
+from tests.consultations.conftest import CaseWorld, build_case_world
 
 pytestmark = pytest.mark.browser
 
@@ -32,14 +32,7 @@ async def _signed_in(browser, base: str, user, viewport=None):  # type: ignore[n
     page = await context.new_page()
     page.errors = []  # type: ignore[attr-defined]
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
-    await page.goto(base + "/login")
-    await page.fill("input[name=username]", user.username)
-    await page.fill("input[name=password]", user.password)
-    async with page.expect_navigation(url="**/login/totp**"):
-        await page.click("form[action='/login'] button[type=submit]")
-    await page.fill("input[name=code]", user.totp_now())
-    async with page.expect_navigation(url=base + "/"):
-        await page.click("form[action='/login/totp'] button[type=submit]")
+    await sign_in_page(page, base, user)
     return context, page
 
 

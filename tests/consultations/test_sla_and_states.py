@@ -52,7 +52,7 @@ async def _notes(sessionmaker, user_id) -> list[Notification]:
 async def test_ack_breach_escalates_then_moves_on(cw, as_user, sessionmaker, app, frozen) -> None:
     spoke = await as_user(cw.w.spoke_clinician)
     c = await create(spoke, cw)  # emergency: 10 minutes to acknowledge
-    bind = lambda db: events.bind(db, app.state)  # noqa: E731
+    bind = lambda db: events.bind(db, app.state)
     frozen["t"] += timedelta(minutes=9)
     assert await sla.sweep(sessionmaker, bind=bind) == 0
     frozen["t"] += timedelta(minutes=2)

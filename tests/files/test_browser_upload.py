@@ -3,12 +3,7 @@ bytes match. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +13,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from telebridge.kit.db import make_engine, make_sessionmaker
 from telebridge.kit.subject import Role
 from tests import factories
-from tests.browser.conftest import _free_port, browser  # noqa: F401  (the Chromium fixture)
+from tests.browser.conftest import browser, serving, sign_in_page  # noqa: F401  (the Chromium fixture)
 from tests.conftest import fresh_database
 from tests.files import samples
 
@@ -37,30 +32,8 @@ async def files_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignor
             db, f"spoke2-{world.tag}", [(Role.SPOKE_CLINICIAN, world.spoke_a.id, None)])
         await db.commit()
     await engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "TELEBRIDGE_DATABASE_URL": url, "TELEBRIDGE_LOG_LEVEL": "WARNING",
-           "TELEBRIDGE_FILES_DIR": str(tmp / "files")}
-    env.pop("TELEBRIDGE_REDIS_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "telebridge.app:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as http:
-        while True:
-            try:
-                if (await http.get(base + "/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("the test server did not start")
-            await asyncio.sleep(0.2)
-    try:
+    async with serving(url, TELEBRIDGE_FILES_DIR=str(tmp / "files")) as base:
         yield base, world, tmp
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_upload_with_visible_progress(browser, files_server, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
@@ -70,14 +43,7 @@ async def test_upload_with_visible_progress(browser, files_server, artifacts: Pa
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    await page.goto(base + "/login")
-    await page.fill("input[name=username]", user.username)
-    await page.fill("input[name=password]", user.password)
-    async with page.expect_navigation(url="**/login/totp**"):
-        await page.click("form[action='/login'] button[type=submit]")
-    await page.fill("input[name=code]", user.totp_now())
-    async with page.expect_navigation(url=base + "/"):
-        await page.click("form[action='/login/totp'] button[type=submit]")
+    await sign_in_page(page, base, user)
 
     await page.goto(f"{base}/patients/{world.patient_a.id}/files")
     assert "Thêm tệp" in await page.locator("h2").first.inner_text()
@@ -122,14 +88,7 @@ async def test_pause_then_resume_after_a_reload(browser, files_server, artifacts
     user = world.users["spoke_clinician2"]
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="vi-VN")
     page = await context.new_page()
-    await page.goto(base + "/login")
-    await page.fill("input[name=username]", user.username)
-    await page.fill("input[name=password]", user.password)
-    async with page.expect_navigation(url="**/login/totp**"):
-        await page.click("form[action='/login'] button[type=submit]")
-    await page.fill("input[name=code]", user.totp_now())
-    async with page.expect_navigation(url=base + "/"):
-        await page.click("form[action='/login/totp'] button[type=submit]")
+    await sign_in_page(page, base, user)
     cdp = await context.new_cdp_session(page)
     await cdp.send("Network.enable")
     await cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,

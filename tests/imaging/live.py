@@ -3,11 +3,6 @@ the bundled multi-frame ultrasound: for the browser test and bench/frame_render.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,8 +13,8 @@ import httpx
 from telebridge.kit.db import make_engine, make_sessionmaker
 from telebridge.kit.subject import Role
 from tests import factories
+from tests.browser.conftest import serving
 from tests.conftest import fresh_database
-from tests.imaging.orthanc import free_port
 
 
 @dataclass
@@ -69,26 +64,8 @@ async def telebridge_with_study(tmp: Path, dicom_bytes: bytes, *, workers: int =
             practitioner_id=world.practitioners["spoke"].id)
         await db.commit()
     await engine.dispose()
-    port = free_port()
-    env = {**os.environ, "TELEBRIDGE_DATABASE_URL": url, "TELEBRIDGE_LOG_LEVEL": "WARNING",
-           "TELEBRIDGE_FILES_DIR": str(tmp / "files")}
-    env.pop("TELEBRIDGE_REDIS_URL", None)
-    command = [sys.executable, "-m", "uvicorn", "telebridge.app:create_app", "--factory", "--host",
-               "127.0.0.1", "--port", str(port), "--log-level", "warning", "--workers", str(workers)]
-    proc = subprocess.Popen(command, env=env)  # noqa: ASYNC220 - starts the server and returns
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
+    async with serving(url, workers=workers, TELEBRIDGE_FILES_DIR=str(tmp / "files")) as base:
         async with httpx.AsyncClient(timeout=30) as http:
-            while True:
-                try:
-                    if (await http.get(base + "/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the test server did not start")
-                await asyncio.sleep(0.2)
             assert world.patient_a is not None
             r = await http.post(f"{base}/api/v1/imaging/patients/{world.patient_a.id}/instances", content=dicom_bytes,
                                 headers={"authorization": f"Bearer {token}", "content-type": "application/dicom"})
@@ -102,10 +79,3 @@ async def telebridge_with_study(tmp: Path, dicom_bytes: bytes, *, workers: int =
                                      headers={"authorization": f"Bearer {token}"})).json()
         yield Live(base, world, token, body["study"]["id"], body["study"]["study_uid"],
                    detail["series"][0]["series_uid"], body["instance"]["sop_uid"])
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

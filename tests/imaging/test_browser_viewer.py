@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from telebridge.imaging import dicom
-from tests.browser.conftest import browser  # noqa: F401  (the Chromium fixture)
+from tests.browser.conftest import browser, sign_in_page  # noqa: F401  (the Chromium fixture)
 from tests.imaging.live import Live, slices, telebridge_with_study
 from tests.imaging.samples import ULTRASOUND, data
 
@@ -24,15 +24,7 @@ async def viewer_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterat
 
 
 async def _sign_in(page, live: Live, role: str) -> None:  # type: ignore[no-untyped-def]
-    user = live.world.users[role]
-    await page.goto(live.url + "/login")
-    await page.fill("input[name=username]", user.username)
-    await page.fill("input[name=password]", user.password)
-    async with page.expect_navigation(url="**/login/totp**"):
-        await page.click("form[action='/login'] button[type=submit]")
-    await page.fill("input[name=code]", user.totp_now())
-    async with page.expect_navigation(url=live.url + "/"):
-        await page.click("form[action='/login/totp'] button[type=submit]")
+    await sign_in_page(page, live.url, live.world.users[role])
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 375, "height": 740}],

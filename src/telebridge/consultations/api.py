@@ -15,8 +15,19 @@ from fastapi.responses import JSONResponse
 
 from telebridge.consultations import minutes, presenters, service
 from telebridge.consultations.schemas import (
-    AddendumIn, ConsultationCreate, ConsultationOut, MessageIn, MessageOut, MinutesIn, OutcomeIn, QueueItem, ReasonIn,
-    ReassignIn, RequestFields, SignIn, SubmitIn,
+    AddendumIn,
+    ConsultationCreate,
+    ConsultationOut,
+    MessageIn,
+    MessageOut,
+    MinutesIn,
+    OutcomeIn,
+    QueueItem,
+    ReasonIn,
+    ReassignIn,
+    RequestFields,
+    SignIn,
+    SubmitIn,
 )
 from telebridge.identity.deps import ApiSubject, Db
 from telebridge.messaging import service as messaging

@@ -13,9 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telebridge.consultations import policy
+from telebridge.consultations import policy, service
 from telebridge.consultations import repository as repo
-from telebridge.consultations import service
 from telebridge.consultations.models import Consultation, Minutes, MinutesAddendum, MinutesRevision, MinutesSignature
 from telebridge.consultations.schemas import AddendumIn, MinutesIn
 from telebridge.identity.models import User

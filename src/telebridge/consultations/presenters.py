@@ -7,9 +7,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telebridge.consultations import policy
+from telebridge.consultations import policy, service
 from telebridge.consultations import repository as repo
-from telebridge.consultations import service
 from telebridge.consultations.models import Consultation
 from telebridge.consultations.schemas import MessageIn, QueueItem
 from telebridge.kit import audit, clock

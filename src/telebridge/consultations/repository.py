@@ -10,7 +10,14 @@ from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.consultations import policy
-from telebridge.consultations.models import Consultation, ConsultationEvent, ConsultationOutcome, Minutes, MinutesAddendum, MinutesSignature
+from telebridge.consultations.models import (
+    Consultation,
+    ConsultationEvent,
+    ConsultationOutcome,
+    Minutes,
+    MinutesAddendum,
+    MinutesSignature,
+)
 from telebridge.consultations.states import AT_HUB
 from telebridge.identity.models import RoleAssignment, User
 from telebridge.kit.subject import Role, Subject

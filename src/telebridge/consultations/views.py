@@ -17,7 +17,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from telebridge.consultations import minutes, policy, presenters, service
 from telebridge.consultations import repository as repo
 from telebridge.consultations.schemas import (
-    AddendumIn, ConclusionItem, ConsentGiven, MinutesIn, OutcomeIn, Participant, RequestFields, Vitals,
+    AddendumIn,
+    ConclusionItem,
+    ConsentGiven,
+    MinutesIn,
+    OutcomeIn,
+    Participant,
+    RequestFields,
+    Vitals,
 )
 from telebridge.consultations.states import STATUS_LABELS, Status, allowed_actions
 from telebridge.identity.deps import Db, PageSubject
@@ -229,10 +236,9 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
         icd_chosen = [e for e in (terms.lookup(d["code"]) for d in content.get("diagnoses", [])) if e]
     except ImportError:
         pass
+    from telebridge.calls.models import LiveSession
     from telebridge.files import service as files
     from telebridge.files.api import file_out
-
-    from telebridge.calls.models import LiveSession
 
     sessions = list((await db.scalars(select(LiveSession).where(LiveSession.consultation_id == c.id)
                                       .order_by(LiveSession.starts_at))).all())
