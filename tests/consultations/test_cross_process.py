@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from websockets.exceptions import InvalidStatus
 
 from telebridge.kit.db import make_engine, make_sessionmaker
 from tests import factories
@@ -78,7 +79,7 @@ async def test_notification_crosses_processes(tmp_path: Path) -> None:
                 await ws.send(json.dumps({"type": "send", "body": "Đã nhận", "client_key": "h1"}))
                 acks = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
                 assert {m["kind"] for m in acks} == {"ack", "message"}
-            with pytest.raises(websockets.exceptions.InvalidStatus):  # another site's page: refused
+            with pytest.raises(InvalidStatus):  # another site's page: refused
                 async with websockets.connect(ws_url, additional_headers={"cookie": cookie, "origin": "http://evil.example"}):
                     pass
         note = next(e for e in events if e["kind"] == "notification")

@@ -49,6 +49,13 @@ async def test_full_lifecycle(cw, as_user, sessionmaker) -> None:
         "discussion": "Thảo luận", "conclusions": [{"issue": "Chẩn đoán", "conclusion": "Nghi còn ống động mạch"}],
         "diagnoses": ["Q25.0"], "recommendation": "transfer", "recommendation_text": "Chuyển tuyến có hồi sức.",
     }
+    spoke_chair = {**minutes, "participants": [{"user_id": str(w.spoke_clinician.id), "name": "BS Xã", "role": "chair"}]}
+    r = await spoke.put(f"/api/v1/consultations/{c['id']}/minutes", json=spoke_chair)
+    assert r.status_code == 400  # the chair is a specialist of the consulting hub
+    outsider = {**minutes, "participants": [*minutes["participants"],
+                                            {"user_id": str(w.other_clinician.id), "name": "Người ngoài"}]}
+    r = await hub.put(f"/api/v1/consultations/{c['id']}/minutes", json=outsider)
+    assert r.status_code == 400  # accounts named in the minutes belong to the two sites
     r = await hub.put(f"/api/v1/consultations/{c['id']}/minutes", json=minutes)
     assert r.status_code == 200, r.text
     r = await hub.put(f"/api/v1/consultations/{c['id']}/minutes", json={**minutes, "version": 0})

@@ -22,7 +22,7 @@ from telebridge.kit import audit, clock, events
 from telebridge.kit.access import authorize
 from telebridge.kit.errors import BadInput, Conflict, Forbidden
 from telebridge.kit.i18n import N_
-from telebridge.kit.subject import Subject
+from telebridge.kit.subject import Role, Subject
 from telebridge.kit.validators import icd10
 from telebridge.messaging import service as messaging
 from telebridge.patients.models import Patient
@@ -76,6 +76,7 @@ async def save(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UUID
     chairs = [p for p in data.participants if p.role == "chair"]
     if len(chairs) > 1:
         raise BadInput(N_("The minutes have one chair."), field="participants")
+    await _check_people(db, c, data)
     content = data.model_dump(mode="json", exclude={"reason", "version", "diagnoses"})
     content["diagnoses"] = _diagnoses(data.diagnoses)
     m.content = content
@@ -92,6 +93,30 @@ async def save(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UUID
                  detail={"version": m.draft_version})
     events.publish(db, messaging.thread_topic(c.id), {"kind": "minutes", "id": str(m.id), "version": m.draft_version})
     return m
+
+
+async def _check_people(db: AsyncSession, c: Consultation, data: MinutesIn) -> None:
+    """Named accounts must be clinicians of one of the two sites; the chair, a specialist of the
+    consulting hub (the hub's opinion is what the chair signs)."""
+    from sqlalchemy import select
+
+    from telebridge.identity.models import RoleAssignment
+
+    ids = {p.user_id for p in data.participants if p.user_id}
+    if not ids:
+        return
+    rows = (await db.execute(select(RoleAssignment.user_id, RoleAssignment.role, RoleAssignment.facility_id)
+                             .where(RoleAssignment.user_id.in_(ids)))).all()
+    sites = {c.requesting_facility_id, c.hub_facility_id}
+    clinicians = {r.user_id for r in rows if r.facility_id in sites and r.role in (
+        Role.SPOKE_CLINICIAN, Role.HUB_SPECIALIST, Role.HUB_COORDINATOR)}
+    if ids - clinicians:
+        raise BadInput(N_("Only clinicians of the two sites can be named with an account in the minutes."),
+                       field="participants")
+    hub_specialists = {r.user_id for r in rows if r.facility_id == c.hub_facility_id and r.role == Role.HUB_SPECIALIST}
+    for p in data.participants:
+        if p.role == "chair" and p.user_id and p.user_id not in hub_specialists:
+            raise BadInput(N_("The chair is a specialist of the consulting hub."), field="participants")
 
 
 async def _snapshot(db: AsyncSession, c: Consultation) -> dict[str, Any]:

@@ -123,7 +123,7 @@ async def thread_socket(websocket: WebSocket, consultation_id: uuid.UUID) -> Non
         return
     await websocket.accept()
     async with state.bus.subscribe(service.thread_topic(consultation_id)) as incoming:
-        forward = asyncio.create_task(_forward(websocket, incoming, state))
+        forward = asyncio.create_task(_forward(websocket, incoming, state, consultation_id))
         try:
             while True:
                 data = await websocket.receive_json()
@@ -136,9 +136,12 @@ async def thread_socket(websocket: WebSocket, consultation_id: uuid.UUID) -> Non
                 await forward
 
 
-async def _forward(websocket: WebSocket, incoming: AsyncIterator[Any], state: Any) -> None:
+async def _forward(websocket: WebSocket, incoming: AsyncIterator[Any], state: Any, consultation_id: uuid.UUID) -> None:
     async for event in incoming:
         payload = dict(event.payload)
+        if payload.get("kind") == "case" and not await _still_readable(websocket, state, consultation_id):
+            await websocket.close(code=4403)  # e.g. the hub declined and passed the case on
+            return
         if payload.get("kind") == "message":
             async with state.sessionmaker() as db:
                 m = await db.get(Message, uuid.UUID(payload["id"]))
@@ -146,6 +149,19 @@ async def _forward(websocket: WebSocket, incoming: AsyncIterator[Any], state: An
                     continue
                 payload = {"kind": "message", "message": message_json(m)}
         await websocket.send_json(payload)
+
+
+async def _still_readable(websocket: WebSocket, state: Any, consultation_id: uuid.UUID) -> bool:
+    subject = await socket_subject(websocket)
+    if subject is None:
+        return False
+    async with state.sessionmaker() as db:
+        try:
+            await consultations.readable(db, subject, consultation_id, action="read_thread")
+        except DomainError:
+            return False
+        await db.commit()
+    return True
 
 
 async def _handle(websocket: WebSocket, state: Any, consultation_id: uuid.UUID, data: Any) -> None:
