@@ -84,3 +84,40 @@ async def test_mentions_and_read_receipts(cw, as_user, signed_in, sessionmaker) 
     await hub.get(f"/consultations/{c['id']}")  # opening the case reads the thread
     page = await spoke.get(f"/consultations/{c['id']}")
     assert "đã đọc đến" in page.text
+
+
+async def test_session_record_on_the_case_and_in_the_minutes(cw, as_user, signed_in, sessionmaker) -> None:
+    """Who joined the live session, from where, how long and how well: on the case page and
+    timeline, and offered to the minutes' participants with title and licence number."""
+    import uuid
+    from datetime import timedelta
+
+    from telebridge.calls.models import LiveSession, LiveSessionAttendance
+    from telebridge.kit.db import utcnow
+
+    spoke_api = await as_user(cw.w.spoke_clinician)
+    c = await create(spoke_api, cw)
+    hub_api = await as_user(cw.w.hub_specialist)
+    await hub_api.post(f"/api/v1/consultations/{c['id']}/accept")
+    now = utcnow()
+    async with sessionmaker() as db:
+        ls = LiveSession(consultation_id=uuid.UUID(c["id"]), host_facility_id=cw.w.hub_a.id, title="Hội chẩn trực tuyến",
+                         starts_at=now - timedelta(minutes=30), duration_minutes=30, status="ended",
+                         created_by=cw.w.hub_specialist.id)
+        db.add(ls)
+        await db.flush()
+        db.add_all([
+            LiveSessionAttendance(live_session_id=ls.id, user_id=cw.w.hub_specialist.id, facility_id=cw.w.hub_a.id,
+                                  joined_at=now - timedelta(minutes=25), left_at=now - timedelta(minutes=5),
+                                  quality={"bitrate_kbps": 850, "packet_loss_pct": 1.5, "rtt_ms": 120}),
+            LiveSessionAttendance(live_session_id=ls.id, user_id=cw.w.spoke_clinician.id, facility_id=cw.w.spoke_a.id,
+                                  joined_at=now - timedelta(minutes=24), left_at=now - timedelta(minutes=5)),
+        ])
+        await db.commit()
+    hub = await signed_in(cw.w.hub_specialist)
+    page = (await hub.get(f"/consultations/{c['id']}")).text
+    assert "850 kbit/s" in page and "20 phút" in page
+    licence = cw.w.practitioners["hub"].licence_number
+    assert f'name="p0_licence" value="{licence}"' in page  # offered to the minutes, chair first
+    kinds = [e["kind"] for e in (await hub_api.get(f"/api/v1/consultations/{c['id']}/timeline")).json()]
+    assert kinds.count("session_joined") == 2 and kinds.count("session_left") == 2

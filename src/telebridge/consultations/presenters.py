@@ -52,11 +52,39 @@ async def queue_items(db: AsyncSession, subject: Subject, rows: list[Consultatio
 
 
 async def timeline(db: AsyncSession, subject: Subject, consultation_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The case's steps and the live-session joins and leaves, in time order."""
     c = await service.readable(db, subject, consultation_id)
     rows = await repo.events(db, c.id)
-    names = await repo.facility_names(db, {e.hub_facility_id for e in rows if e.hub_facility_id})
-    return [{"at": e.at, "kind": e.kind, "actor": e.actor_name, "from": e.from_status, "to": e.to_status,
-             "hub": names.get(e.hub_facility_id) if e.hub_facility_id else None, "note": e.note} for e in rows]
+    attendance = await repo.attendance(db, c.id)
+    names = await repo.facility_names(db, {e.hub_facility_id for e in rows if e.hub_facility_id}
+                                      | {a.facility_id for a, _ in attendance if a.facility_id})
+    items = [{"at": e.at, "kind": e.kind, "actor": e.actor_name, "from": e.from_status, "to": e.to_status,
+              "hub": names.get(e.hub_facility_id) if e.hub_facility_id else None, "note": e.note} for e in rows]
+    for a, who in attendance:
+        site = names.get(a.facility_id) if a.facility_id else None
+        items.append({"at": a.joined_at, "kind": "session_joined", "actor": who, "from": None, "to": None,
+                      "hub": site, "note": None})
+        if a.left_at:
+            items.append({"at": a.left_at, "kind": "session_left", "actor": who, "from": None, "to": None,
+                          "hub": site, "note": None})
+    return sorted(items, key=lambda i: i["at"])
+
+
+async def session_record(db: AsyncSession, c: Consultation) -> list[dict[str, Any]]:
+    """Who joined the case's live sessions from which site, for how long, with what link quality."""
+    attendance = await repo.attendance(db, c.id)
+    names = await repo.facility_names(db, {a.facility_id for a, _ in attendance if a.facility_id})
+    people: dict[tuple[uuid.UUID, uuid.UUID], dict[str, Any]] = {}
+    for a, who in attendance:
+        row = people.setdefault((a.live_session_id, a.user_id), {
+            "session_id": a.live_session_id, "user_id": a.user_id, "name": who,
+            "site": names.get(a.facility_id, "") if a.facility_id else "", "first_join": a.joined_at,
+            "seconds": 0, "quality": None})
+        end = a.left_at or clock.now()
+        row["seconds"] += max(0, int((end - a.joined_at).total_seconds()))
+        if a.quality:
+            row["quality"] = a.quality
+    return list(people.values())
 
 
 async def minutes(db: AsyncSession, subject: Subject, consultation_id: uuid.UUID) -> dict[str, Any]:

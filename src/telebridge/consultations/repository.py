@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,3 +145,14 @@ async def worklist(db: AsyncSession, subject: Subject, *, view: str, statuses: l
     else:
         stmt = stmt.order_by(Consultation.updated_at.desc())
     return list((await db.scalars(stmt.offset(offset).limit(limit))).all())
+
+
+async def attendance(db: AsyncSession, consultation_id: uuid.UUID) -> list[tuple[Any, str]]:
+    """Presences in the case's live sessions, with the person's name, in joining order."""
+    from telebridge.calls.models import LiveSession, LiveSessionAttendance
+
+    q = (select(LiveSessionAttendance, User.display_name)
+         .join(LiveSession, LiveSession.id == LiveSessionAttendance.live_session_id)
+         .join(User, User.id == LiveSessionAttendance.user_id)
+         .where(LiveSession.consultation_id == consultation_id).order_by(LiveSessionAttendance.joined_at))
+    return [(a, name) for a, name in (await db.execute(q)).all()]

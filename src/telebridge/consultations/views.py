@@ -58,7 +58,8 @@ LABELS: dict[str, str] = {
     "close": N_("Closed"), "cancel": N_("Cancelled"), "escalate": N_("Escalated to the next hub"),
     "ack_breach": N_("Acknowledgement deadline missed: coordinator alerted"),
     "answer_breach": N_("Answer deadline missed"), "minutes_signed": N_("Minutes signed"),
-    "addendum": N_("Signed addendum"), "outcome_7": N_("7-day outcome recorded"),
+    "addendum": N_("Signed addendum"), "session_joined": N_("Joined the live session"),
+    "session_left": N_("Left the live session"), "outcome_7": N_("7-day outcome recorded"),
     "outcome_30": N_("30-day outcome recorded"), "reminder_7": N_("7-day outcome reminder"),
     "reminder_30": N_("30-day outcome reminder"),
     "mine": N_("My facility's requests"), "queue": N_("Triage queue"), "assigned": N_("Assigned to me"),
@@ -225,9 +226,8 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
     readers = {u.id: u.display_name for u in (await db.scalars(select(User).where(User.id.in_(list(reads))))).all()} if reads else {}
     receipts = [(uid, readers.get(uid, ""), at) for uid, at in reads.items() if uid != subject.user_id and uid in readers]
     content = m.get("content") or {}
-    participants = content.get("participants") or [
-        {"user_id": str(u.id), "name": u.display_name, "role": "chair" if u is assigned else "participant",
-         "site": names.get(c.hub_facility_id if u is assigned else c.requesting_facility_id, "")} for u in people]
+    record = await presenters.session_record(db, c)
+    participants = content.get("participants") or await _default_participants(db, c, assigned, requester, record, names)
     signed_by = {s["user_id"] for s in m["signatures"] if not s.get("addendum_id")}
     icd_chosen = []
     try:
@@ -245,7 +245,7 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
     attachments = [file_out(f, subject) for f in await files.list_for_context(
         db, subject, context_type="consultation", context_id=c.id)]
     return {
-        "mentionable": mentionable, "receipts": receipts,
+        "mentionable": mentionable, "receipts": receipts, "session_record": record,
         "sessions": sessions, "can_schedule": hub_side and c.status in ("accepted", "info_requested"),
         "attachments": attachments, "can_attach": c.status not in ("cancelled", "closed"),
         "c": c, "patient": patient, "names": names, "minutes": m, "content": content, "messages": msgs,
@@ -261,6 +261,31 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
         "timeline": await presenters.timeline(db, subject, c.id), "now": clock.now(), "icd_chosen": icd_chosen,
         "max_chars": service._settings(db).max_message_chars,
     }
+
+
+async def _default_participants(db: AsyncSession, c: Any, assigned: User | None, requester: User | None,
+                                record: list[dict[str, Any]], names: dict[uuid.UUID, str]) -> list[dict[str, Any]]:
+    """The minutes' participants before anyone has written them: the assigned specialist (chair),
+    the requester, and whoever joined the case's live sessions, with title, licence and site."""
+    from telebridge.network.models import Practitioner
+
+    rows: dict[uuid.UUID, dict[str, Any]] = {}
+    for u, site in ((assigned, names.get(c.hub_facility_id, "")), (requester, names.get(c.requesting_facility_id, ""))):
+        if u is not None and u.id not in rows:
+            rows[u.id] = {"user": u, "site": site, "role": "chair" if u is assigned else "participant"}
+    joined = [r["user_id"] for r in record if r["user_id"] not in rows]
+    for u in (await db.scalars(select(User).where(User.id.in_(joined)))).all() if joined else []:
+        site = next((r["site"] for r in record if r["user_id"] == u.id), "")
+        rows[u.id] = {"user": u, "site": site, "role": "participant"}
+    ids = [r["user"].practitioner_id for r in rows.values() if r["user"].practitioner_id]
+    found = {p.id: p for p in (await db.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))).all()} if ids else {}
+    out = []
+    for r in rows.values():
+        p = found.get(r["user"].practitioner_id)
+        out.append({"user_id": str(r["user"].id), "name": p.full_name if p else r["user"].display_name,
+                    "title": p.title if p else None, "licence_number": p.licence_number if p else None,
+                    "site": r["site"], "role": r["role"]})
+    return out
 
 
 async def _case_page(request: Request, db: AsyncSession, subject: Subject, consultation_id: uuid.UUID, *,
