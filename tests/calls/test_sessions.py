@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from datetime import timedelta
@@ -157,3 +158,49 @@ def test_quality_summary_keeps_only_known_numbers() -> None:
     q = service.clean_quality({"bitrate_kbps": 812.456, "packet_loss_pct": float("nan"), "rtt_ms": "<b>",
                                "note": "x", "audio_only": True})
     assert q == {"bitrate_kbps": 812.46, "audio_only": True}
+
+
+async def test_host_ends_the_session_for_everyone(app, world, as_user, sessionmaker) -> None:
+    """Only the hub's staff end a session; everyone in the room is told and disconnected; the
+    session is over for joining; ending twice is refused."""
+    from telebridge.calls.signaling import Peer, hub_of
+    from telebridge.kit.subject import Subject
+
+    c = await consultation(sessionmaker, world)
+    hub = await as_user(world.users["hub_specialist"])
+    sid = (await hub.post("/api/v1/calls/sessions", json=_body(c, []))).json()["id"]
+
+    class FakeSocket:  # stands in for a participant's open WebSocket
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+            self.closed: int | None = None
+
+        async def send_text(self, text: str) -> None:
+            self.sent.append(text)
+
+        async def close(self, code: int) -> None:
+            self.closed = code
+
+    room = await hub_of(app).room_for(await _session(sessionmaker, sid), sites=2)
+    sockets = [FakeSocket(), FakeSocket()]
+    for i, s in enumerate(sockets):
+        room.peers[f"p{i}"] = Peer(f"p{i}", s, Subject(uuid.uuid4(), f"u{i}", f"U{i}"), world.hub_a.id, "BV A")  # type: ignore[arg-type]
+    spoke = await as_user(world.users["spoke_clinician"])
+    assert (await spoke.post(f"/api/v1/calls/sessions/{sid}/end")).status_code == 403
+    r = await hub.post(f"/api/v1/calls/sessions/{sid}/end", headers={"accept-language": "vi"})
+    assert r.status_code == 200 and r.json()["status"] == "ended"
+    assert all(s.closed == 4410 for s in sockets), [s.closed for s in sockets]
+    told = [json.loads(s.sent[-1]) for s in sockets]
+    assert all(m["type"] == "ended" and "kết thúc" in m["message"] for m in told), told
+    assert (await hub.post(f"/api/v1/calls/sessions/{sid}/end")).status_code == 409
+    assert (await spoke.post(f"/api/v1/calls/sessions/{sid}/join")).status_code == 409
+    async with sessionmaker() as db:
+        actions = (await db.scalars(select(AuditEvent.action).where(AuditEvent.object_id == sid))).all()
+    assert "end" in actions
+
+
+async def _session(sessionmaker, sid: str):  # type: ignore[no-untyped-def]
+    from telebridge.calls.models import LiveSession
+
+    async with sessionmaker() as db:
+        return await db.get(LiveSession, uuid.UUID(sid))

@@ -58,6 +58,16 @@ async def cancel(session_id: uuid.UUID, db: Db, subject: ApiSubject) -> SessionO
     return await _out(db, await service.cancel(db, subject, session_id=session_id))
 
 
+@router.post("/sessions/{session_id}/end", response_model=SessionOut)
+async def end(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubject) -> SessionOut:
+    """The host ends the session for everyone: the room closes once this is committed."""
+    ls = await service.end(db, subject, session_id=session_id)
+    out = await _out(db, ls)
+    await db.commit()
+    await signaling.end_room(request.app, session_id)
+    return out
+
+
 @router.post("/sessions/{session_id}/join", response_model=JoinOut)
 async def join(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubject) -> JoinOut:
     return JoinOut(**await service.issue_join(db, subject, request.app.state.settings, session_id=session_id))

@@ -214,6 +214,23 @@ async def cancel(db: AsyncSession, subject: Subject, *, session_id: uuid.UUID) -
     return ls
 
 
+async def end(db: AsyncSession, subject: Subject, *, session_id: uuid.UUID) -> LiveSession:
+    """The host ends the session for everyone (the room is closed; attendance is kept)."""
+    ls = await _get(db, session_id)
+    if ls.host_facility_id not in subject.clinical_facility_ids:
+        raise Forbidden(N_("Only the hub's staff can end this live session."))
+    if ls.status in ("ended", "cancelled"):
+        raise Conflict(N_("This live session is already over."))
+    ls.status = "ended"
+    audit.record(db, subject, action="end", object_type=OBJECT, object_id=ls.id)
+    await db.flush()
+    return ls
+
+
+def can_end(subject: Subject, ls: LiveSession) -> bool:
+    return ls.host_facility_id in subject.clinical_facility_ids and ls.status in ("scheduled", "live")
+
+
 # ------------------------------------------------------------------ room tokens, TURN
 
 

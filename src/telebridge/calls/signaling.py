@@ -123,6 +123,20 @@ class CallHub:
                 await room.control.destroy()
 
 
+async def end_room(app: Any, session_id: uuid.UUID) -> int:
+    """Tell everyone in the room (of this process) that the host ended the session, and close it."""
+    hub = hub_of(app)
+    room = hub.rooms.get(session_id)
+    if room is None:
+        return 0
+    peers = list(room.peers.values())
+    await room.broadcast({"type": "ended", "message": gettext(N_("The host ended the session."))})
+    for p in peers:
+        with contextlib.suppress(Exception):
+            await p.ws.close(code=4410)
+    return len(peers)
+
+
 def hub_of(app: Any) -> CallHub:
     hub = getattr(app.state, "calls_hub", None)
     if hub is None:

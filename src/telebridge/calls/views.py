@@ -95,4 +95,5 @@ async def room(session_id: uuid.UUID, request: Request, db: Db, subject: PageSub
     sites, _ = await service.roster(db, ls)
     c = await db.get(Consultation, ls.consultation_id)
     return render(request, "calls/room.html", {"ls": ls, "site_name": dict(sites).get(site, ""),
-                                               "patient_id": c.patient_id if c else ""})
+                                               "patient_id": c.patient_id if c else "",
+                                               "can_end": service.can_end(subject, ls)})

@@ -128,6 +128,7 @@
         break;
       case "offer": await subscribeAnswer(m); break;
       case "replaced": state.leaving = true; status(m.message || msg("replaced")); break;
+      case "ended": endLocally(m.message || msg("ended")); break;
       case "error": status(m.message); break;
     }
   }
@@ -298,6 +299,24 @@
   }
   $("btn-audio").onclick = () => setAudioOnly(!state.audioOnly);
   $("btn-layout").onclick = () => { $("stage").classList.toggle("speaker"); };
+  function endLocally(text) {
+    state.leaving = true;
+    for (const key of [...state.pcs.keys()]) closePc(key);
+    if (state.local) state.local.getTracks().forEach((t) => t.stop());
+    if (state.ws) state.ws.close();
+    status(text);
+    setTimeout(() => { location.href = root.dataset.back; }, 1500);
+  }
+  if ($("btn-end")) {
+    $("btn-end").onclick = async () => {
+      if (!window.confirm($("btn-end").dataset.confirm)) return;
+      sendQuality();
+      const r = await fetch(`/api/v1/calls/sessions/${root.dataset.session}/end`,
+        { method: "POST", headers: { "X-CSRF-Token": root.dataset.csrf } });
+      if (r.ok) endLocally(msg("ended"));
+      else status((await r.json()).error.message);
+    };
+  }
   $("btn-leave").onclick = () => {
     state.leaving = true;
     sendQuality();
