@@ -204,3 +204,14 @@ async def _session(sessionmaker, sid: str):  # type: ignore[no-untyped-def]
 
     async with sessionmaker() as db:
         return await db.get(LiveSession, uuid.UUID(sid))
+
+
+async def test_room_shows_the_case_thread_to_the_two_sites_only(world, as_user, signed_in, sessionmaker) -> None:
+    c = await consultation(sessionmaker, world)
+    extra = await extra_sites(sessionmaker, world, 1)
+    hub = await as_user(world.users["hub_specialist"])
+    sid = (await hub.post("/api/v1/calls/sessions", json=_body(c, [extra[0].facility.id]))).json()["id"]
+    page = await (await signed_in(world.users["hub_specialist"])).get(f"/calls/sessions/{sid}/room")
+    assert page.status_code == 200 and 'id="thread"' in page.text and "/static/js/thread.js" in page.text
+    guest = await (await signed_in(extra[0].user)).get(f"/calls/sessions/{sid}/room")
+    assert guest.status_code == 200 and 'id="thread"' not in guest.text  # another bridge point: video, not the case

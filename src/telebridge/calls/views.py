@@ -12,12 +12,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from telebridge.calls import service
+from telebridge.consultations import policy as consultation_policy
 from telebridge.consultations import service as consultations
 from telebridge.consultations.models import Consultation
 from telebridge.identity.deps import Db, PageSubject
 from telebridge.kit.errors import BadInput, Conflict
 from telebridge.kit.i18n import N_, gettext
 from telebridge.kit.web import render
+from telebridge.messaging import service as messaging
 
 router = APIRouter(include_in_schema=False)
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -94,6 +96,11 @@ async def room(session_id: uuid.UUID, request: Request, db: Db, subject: PageSub
         raise Conflict(N_("This live session is over."), code="session_over")
     sites, _ = await service.roster(db, ls)
     c = await db.get(Consultation, ls.consultation_id)
+    thread: dict[str, object] = {}
+    if c is not None and consultation_policy.can_read(subject, c):  # the case's thread beside the video
+        await consultations.readable(db, subject, c.id, action="read_thread")
+        thread = {"c": c, "messages": await messaging.messages(db, consultation_id=c.id),
+                  "max_chars": request.app.state.settings.max_message_chars}
     return render(request, "calls/room.html", {"ls": ls, "site_name": dict(sites).get(site, ""),
                                                "patient_id": c.patient_id if c else "",
-                                               "can_end": service.can_end(subject, ls)})
+                                               "can_end": service.can_end(subject, ls), **thread})
