@@ -125,6 +125,8 @@ async def test_decline_moves_to_next_hub_then_unrouted(cw, as_user, sessionmaker
     hub_c = await as_user(cw.hub_c_specialist)
     r = await hub_c.post(f"/api/v1/consultations/{c['id']}/decline", json={"reason": "Không có bác sĩ"})
     assert r.status_code == 200 and r.json()["status"] == "unrouted"
+    r = await spoke.post(f"/api/v1/consultations/{c['id']}/submit", json={})  # asked again later
+    assert r.status_code == 200 and r.json()["status"] == "submitted" and r.json()["hub_facility_id"] == str(cw.w.hub_a.id)
 
 
 async def test_bad_input(cw, as_user) -> None:

@@ -150,6 +150,10 @@ async def submit(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UU
     c = await readable(db, subject, consultation_id, action="submit")
     if c.status == Status.DRAFT:
         _apply_fields(c, data)
+    elif c.status == Status.UNROUTED:  # asked again later: every linked hub may be asked anew
+        c.declined_hub_ids = []
+        c.hub_facility_id = None
+        c.submitted_at = None  # a new request as far as the service levels go
     _check_side(subject, c, Action.SUBMIT)
     missing = [key for key in REQUIRED if not (getattr(c, key, None) or (c.summary or {}).get(key))]
     if missing:
