@@ -98,15 +98,10 @@ async def save(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UUID
 async def _check_people(db: AsyncSession, c: Consultation, data: MinutesIn) -> None:
     """Named accounts must be clinicians of one of the two sites; the chair, a specialist of the
     consulting hub (the hub's opinion is what the chair signs)."""
-    from sqlalchemy import select
-
-    from telebridge.identity.models import RoleAssignment
-
     ids = {p.user_id for p in data.participants if p.user_id}
     if not ids:
         return
-    rows = (await db.execute(select(RoleAssignment.user_id, RoleAssignment.role, RoleAssignment.facility_id)
-                             .where(RoleAssignment.user_id.in_(ids)))).all()
+    rows = await repo.clinical_roles(db, ids)
     sites = {c.requesting_facility_id, c.hub_facility_id}
     clinicians = {r.user_id for r in rows if r.facility_id in sites and r.role in (
         Role.SPOKE_CLINICIAN, Role.HUB_SPECIALIST, Role.HUB_COORDINATOR)}

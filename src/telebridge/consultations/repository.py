@@ -156,3 +156,52 @@ async def attendance(db: AsyncSession, consultation_id: uuid.UUID) -> list[tuple
          .join(User, User.id == LiveSessionAttendance.user_id)
          .where(LiveSession.consultation_id == consultation_id).order_by(LiveSessionAttendance.joined_at))
     return [(a, name) for a, name in (await db.execute(q)).all()]
+
+
+async def live_sessions(db: AsyncSession, consultation_id: uuid.UUID) -> list[Any]:
+    from telebridge.calls.models import LiveSession
+
+    q = select(LiveSession).where(LiveSession.consultation_id == consultation_id).order_by(LiveSession.starts_at)
+    return list((await db.scalars(q)).all())
+
+
+async def users(db: AsyncSession, ids: list[uuid.UUID]) -> list[User]:
+    if not ids:
+        return []
+    return list((await db.scalars(select(User).where(User.id.in_(ids)))).all())
+
+
+async def practitioners(db: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, Practitioner]:
+    if not ids:
+        return {}
+    return {p.id: p for p in (await db.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))).all()}
+
+
+async def specialties(db: AsyncSession) -> list[Any]:
+    from telebridge.network.models import Specialty
+
+    return list((await db.scalars(select(Specialty).order_by(Specialty.code))).all())
+
+
+async def clinical_roles(db: AsyncSession, user_ids: set[uuid.UUID]) -> list[Any]:
+    """(user_id, role, facility_id) of the given accounts."""
+    q = select(RoleAssignment.user_id, RoleAssignment.role, RoleAssignment.facility_id).where(
+        RoleAssignment.user_id.in_(user_ids))
+    return list((await db.execute(q)).all())
+
+
+async def due_ids(db: AsyncSession, now: datetime, limit: int = 500) -> list[uuid.UUID]:
+    """Cases with a deadline or a follow-up reminder due at ``now`` (the SLA sweeper's work)."""
+    ack = select(Consultation.id).where(Consultation.status == "submitted", Consultation.ack_due_at <= now)
+    answer = select(Consultation.id).where(
+        Consultation.status.in_(("submitted", "accepted", "info_requested")),
+        Consultation.answer_due_at <= now, Consultation.answer_breached_at.is_(None))
+    today = now.date()
+    follow = select(Consultation.id).where(
+        Consultation.status.in_(("concluded", "closed")),
+        or_(and_(Consultation.follow_up_7_due <= today, Consultation.reminders_sent < 1),
+            and_(Consultation.follow_up_30_due <= today, Consultation.reminders_sent < 2)))
+    ids: list[uuid.UUID] = []
+    for q in (ack, answer, follow):
+        ids += list((await db.scalars(q.limit(limit))).all())
+    return list(dict.fromkeys(ids))

@@ -16,12 +16,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from telebridge.consultations import repository as repo
 from telebridge.consultations import service
-from telebridge.consultations.models import Consultation, ConsultationOutcome
+from telebridge.consultations.models import Consultation
 from telebridge.consultations.states import Action, Status
 from telebridge.kit import clock, events, logs
 from telebridge.kit.errors import Conflict
@@ -32,29 +31,13 @@ from telebridge.messaging import service as messaging
 log = logging.getLogger("telebridge.sla")
 
 
-async def _due(db: AsyncSession, now: datetime) -> list[Any]:
-    ack = select(Consultation.id).where(Consultation.status == Status.SUBMITTED, Consultation.ack_due_at <= now)
-    answer = select(Consultation.id).where(
-        Consultation.status.in_((Status.SUBMITTED, Status.ACCEPTED, Status.INFO_REQUESTED)),
-        Consultation.answer_due_at <= now, Consultation.answer_breached_at.is_(None))
-    today = now.date()
-    follow = select(Consultation.id).where(
-        Consultation.status.in_((Status.CONCLUDED, Status.CLOSED)),
-        or_(and_(Consultation.follow_up_7_due <= today, Consultation.reminders_sent < 1),
-            and_(Consultation.follow_up_30_due <= today, Consultation.reminders_sent < 2)))
-    ids: list[Any] = []
-    for q in (ack, answer, follow):
-        ids += list((await db.scalars(q.limit(500))).all())
-    return list(dict.fromkeys(ids))
-
-
 async def sweep(maker: async_sessionmaker[AsyncSession], *, now: datetime | None = None,
                 bind: Callable[[AsyncSession], AsyncSession] | None = None) -> int:
     """One pass over due deadlines; returns how many cases changed. Each case in its own
     transaction, so one failure does not hold back the others."""
     now = now or clock.now()
     async with maker() as db:
-        ids = await _due(db, now)
+        ids = await repo.due_ids(db, now)
     changed = 0
     for cid in ids:
         async with maker() as db:
@@ -112,8 +95,7 @@ async def _tell_coordinators(db: AsyncSession, c: Consultation, title: str) -> N
 
 
 async def _remind(db: AsyncSession, c: Consultation, now: datetime) -> bool:
-    recorded = {o.checkpoint for o in (await db.scalars(
-        select(ConsultationOutcome).where(ConsultationOutcome.consultation_id == c.id))).all()}
+    recorded = {o.checkpoint for o in await repo.outcomes(db, c.id)}
     today = now.date()
     due = 30 if (c.follow_up_30_due and c.follow_up_30_due <= today) else 7
     c.reminders_sent = 2 if due == 30 else 1

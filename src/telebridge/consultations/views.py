@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -35,7 +34,6 @@ from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Role, Subject
 from telebridge.kit.web import is_htmx, render
 from telebridge.messaging import service as messaging
-from telebridge.network.models import Specialty
 from telebridge.network.reference import CONSULTATION_MODES
 from telebridge.patients import service as patients
 
@@ -119,11 +117,6 @@ async def start(request: Request, patient_id: uuid.UUID, subject: PageSubject, d
     return see(f"/consultations/{c.id}/edit")
 
 
-async def _specialties(db: AsyncSession) -> list[Specialty]:
-    from sqlalchemy import select
-
-    return list((await db.scalars(select(Specialty).order_by(Specialty.code))).all())
-
 
 async def _request_page(request: Request, db: AsyncSession, subject: Subject, c: Any, *, error: str | None = None,
                         status: int = 200) -> Response:
@@ -131,7 +124,7 @@ async def _request_page(request: Request, db: AsyncSession, subject: Subject, c:
     hubs = await service.candidate_hubs(db, c)
     consent_on_record = await patients.has_consent(db, patient_id=c.patient_id, purpose="teleconsultation")
     return render(request, "consultations/request.html", {
-        "c": c, "patient": patient, "hubs": hubs, "specialties": await _specialties(db), "modes": CONSULTATION_MODES,
+        "c": c, "patient": patient, "hubs": hubs, "specialties": await repo.specialties(db), "modes": CONSULTATION_MODES,
         "labels": LABELS, "vitals": VITALS, "consent_on_record": consent_on_record, "error": error,
         "summary": c.summary or {},
     }, status)
@@ -223,7 +216,7 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
     coordinators = await repo.hub_users(db, c.hub_facility_id, (Role.HUB_COORDINATOR,)) if c.hub_facility_id else []
     mentionable = {u.id: u.display_name for u in [*people, *coordinators] if u.id != subject.user_id}
     reads = await messaging.read_receipts(db, consultation_id=c.id)
-    readers = {u.id: u.display_name for u in (await db.scalars(select(User).where(User.id.in_(list(reads))))).all()} if reads else {}
+    readers = {u.id: u.display_name for u in await repo.users(db, list(reads))}
     receipts = [(uid, readers.get(uid, ""), at) for uid, at in reads.items() if uid != subject.user_id and uid in readers]
     content = m.get("content") or {}
     record = await presenters.session_record(db, c)
@@ -236,12 +229,10 @@ async def _case_context(db: AsyncSession, subject: Subject, c: Any) -> dict[str,
         icd_chosen = [e for e in (terms.lookup(d["code"]) for d in content.get("diagnoses", [])) if e]
     except ImportError:
         pass
-    from telebridge.calls.models import LiveSession
     from telebridge.files import service as files
     from telebridge.files.api import file_out
 
-    sessions = list((await db.scalars(select(LiveSession).where(LiveSession.consultation_id == c.id)
-                                      .order_by(LiveSession.starts_at))).all())
+    sessions = await repo.live_sessions(db, c.id)
     attachments = [file_out(f, subject) for f in await files.list_for_context(
         db, subject, context_type="consultation", context_id=c.id)]
     return {
@@ -267,18 +258,17 @@ async def _default_participants(db: AsyncSession, c: Any, assigned: User | None,
                                 record: list[dict[str, Any]], names: dict[uuid.UUID, str]) -> list[dict[str, Any]]:
     """The minutes' participants before anyone has written them: the assigned specialist (chair),
     the requester, and whoever joined the case's live sessions, with title, licence and site."""
-    from telebridge.network.models import Practitioner
 
     rows: dict[uuid.UUID, dict[str, Any]] = {}
     for u, site in ((assigned, names.get(c.hub_facility_id, "")), (requester, names.get(c.requesting_facility_id, ""))):
         if u is not None and u.id not in rows:
             rows[u.id] = {"user": u, "site": site, "role": "chair" if u is assigned else "participant"}
     joined = [r["user_id"] for r in record if r["user_id"] not in rows]
-    for u in (await db.scalars(select(User).where(User.id.in_(joined)))).all() if joined else []:
+    for u in await repo.users(db, joined):
         site = next((r["site"] for r in record if r["user_id"] == u.id), "")
         rows[u.id] = {"user": u, "site": site, "role": "participant"}
     ids = [r["user"].practitioner_id for r in rows.values() if r["user"].practitioner_id]
-    found = {p.id: p for p in (await db.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))).all()} if ids else {}
+    found = await repo.practitioners(db, ids)
     out = []
     for r in rows.values():
         p = found.get(r["user"].practitioner_id)

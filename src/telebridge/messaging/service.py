@@ -11,16 +11,15 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telebridge.identity.models import User
 from telebridge.kit import clock, events
 from telebridge.kit.db import after_commit
 from telebridge.kit.errors import BadInput, TooLarge
 from telebridge.kit.i18n import N_, translations
 from telebridge.kit.subject import Subject
+from telebridge.messaging import repository as repo
 from telebridge.messaging.models import Message, Notification, ThreadRead
 from telebridge.messaging.notifier import Outgoing
 
@@ -66,7 +65,7 @@ async def notify(db: AsyncSession, *, user_ids: Iterable[uuid.UUID], kind: str, 
                                                    "link": link, "urgent": urgent})
     notifier = db.info.get("notifier")
     if notifier is not None:
-        users = (await db.execute(select(User.id, User.email, User.phone, User.locale).where(User.id.in_(ids)))).all()
+        users = await repo.contacts(db, ids)
         outgoing = []
         for n in rows:
             for u in users:
@@ -87,22 +86,15 @@ async def notify(db: AsyncSession, *, user_ids: Iterable[uuid.UUID], kind: str, 
 
 
 async def notifications_for(db: AsyncSession, subject: Subject, *, limit: int = 30) -> list[Notification]:
-    q = (select(Notification).where(Notification.user_id == subject.user_id)
-         .order_by(Notification.created_at.desc()).limit(limit))
-    return list((await db.scalars(q)).all())
+    return await repo.notifications(db, subject.user_id, limit)
 
 
 async def unread_notifications(db: AsyncSession, subject: Subject) -> int:
-    q = select(func.count()).select_from(Notification).where(
-        Notification.user_id == subject.user_id, Notification.read_at.is_(None))
-    return int(await db.scalar(q) or 0)
+    return await repo.unread_notifications(db, subject.user_id)
 
 
 async def mark_notifications_read(db: AsyncSession, subject: Subject, *, ids: list[uuid.UUID] | None = None) -> None:
-    q = update(Notification).where(Notification.user_id == subject.user_id, Notification.read_at.is_(None))
-    if ids is not None:
-        q = q.where(Notification.id.in_(ids))
-    await db.execute(q.values(read_at=clock.now()))
+    await repo.mark_notifications_read(db, subject.user_id, ids, clock.now())
 
 
 # --------------------------------------------------------------------------- threads
@@ -124,8 +116,7 @@ async def post_message(db: AsyncSession, subject: Subject, *, consultation_id: u
     text = clean_body(body, max_chars)
     key = (client_key or "").strip()[:64] or None
     if key:
-        existing = await db.scalar(select(Message).where(Message.author_user_id == subject.user_id,
-                                                         Message.client_key == key))
+        existing = await repo.message_by_key(db, subject.user_id, key)
         if existing is not None:
             return existing, False
     msg = Message(consultation_id=consultation_id, author_user_id=subject.user_id, author_name=subject.display_name,
@@ -136,8 +127,7 @@ async def post_message(db: AsyncSession, subject: Subject, *, consultation_id: u
             db.add(msg)
             await db.flush()
     except IntegrityError:  # the same key raced in from another tab or process
-        existing = await db.scalar(select(Message).where(Message.author_user_id == subject.user_id,
-                                                         Message.client_key == key))
+        existing = await repo.message_by_key(db, subject.user_id, key)
         if existing is None:
             raise
         return existing, False
@@ -148,11 +138,7 @@ async def post_message(db: AsyncSession, subject: Subject, *, consultation_id: u
 
 async def messages(db: AsyncSession, *, consultation_id: uuid.UUID, after: datetime | None = None,
                    limit: int = 200) -> list[Message]:
-    q = select(Message).where(Message.consultation_id == consultation_id)
-    if after is not None:
-        q = q.where(Message.created_at > after)
-    q = q.order_by(Message.created_at.desc(), Message.id).limit(limit)
-    return list(reversed((await db.scalars(q)).all()))
+    return await repo.messages(db, consultation_id, after, limit)
 
 
 async def _mark_read(db: AsyncSession, consultation_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
@@ -171,20 +157,8 @@ async def mark_read(db: AsyncSession, subject: Subject, *, consultation_id: uuid
 
 
 async def read_receipts(db: AsyncSession, *, consultation_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
-    rows = (await db.execute(select(ThreadRead.user_id, ThreadRead.read_at)
-                             .where(ThreadRead.consultation_id == consultation_id))).all()
-    return {r.user_id: r.read_at for r in rows}
+    return await repo.read_marks(db, consultation_id)
 
 
 async def unread_counts(db: AsyncSession, subject: Subject, consultation_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Messages by others after the subject's read mark, per consultation."""
-    if not consultation_ids:
-        return {}
-    read = ThreadRead.__table__.alias("r")
-    q = (select(Message.consultation_id, func.count())
-         .select_from(Message)
-         .outerjoin(read, and_(read.c.consultation_id == Message.consultation_id, read.c.user_id == subject.user_id))
-         .where(Message.consultation_id.in_(consultation_ids), Message.author_user_id != subject.user_id,
-                (read.c.read_at.is_(None)) | (Message.created_at > read.c.read_at))
-         .group_by(Message.consultation_id))
-    return {cid: int(n) for cid, n in (await db.execute(q)).all()}
+    return await repo.unread_counts(db, subject.user_id, consultation_ids)

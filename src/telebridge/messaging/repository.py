@@ -1,0 +1,68 @@
+"""Every query of the messaging domain (threads, read marks, notifications)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telebridge.identity.models import User
+from telebridge.messaging.models import Message, Notification, ThreadRead
+
+
+async def contacts(db: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:
+    """(id, email, phone, locale) of the given accounts."""
+    return list((await db.execute(select(User.id, User.email, User.phone, User.locale).where(User.id.in_(ids)))).all())
+
+
+async def notifications(db: AsyncSession, user_id: uuid.UUID, limit: int) -> list[Notification]:
+    q = select(Notification).where(Notification.user_id == user_id).order_by(Notification.created_at.desc()).limit(limit)
+    return list((await db.scalars(q)).all())
+
+
+async def unread_notifications(db: AsyncSession, user_id: uuid.UUID) -> int:
+    q = select(func.count()).select_from(Notification).where(Notification.user_id == user_id,
+                                                              Notification.read_at.is_(None))
+    return int(await db.scalar(q) or 0)
+
+
+async def mark_notifications_read(db: AsyncSession, user_id: uuid.UUID, ids: list[uuid.UUID] | None, at: datetime) -> None:
+    q = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if ids is not None:
+        q = q.where(Notification.id.in_(ids))
+    await db.execute(q.values(read_at=at))
+
+
+async def message_by_key(db: AsyncSession, author: uuid.UUID, key: str) -> Message | None:
+    return await db.scalar(select(Message).where(Message.author_user_id == author, Message.client_key == key))
+
+
+async def messages(db: AsyncSession, consultation_id: uuid.UUID, after: datetime | None, limit: int) -> list[Message]:
+    q = select(Message).where(Message.consultation_id == consultation_id)
+    if after is not None:
+        q = q.where(Message.created_at > after)
+    q = q.order_by(Message.created_at.desc(), Message.id).limit(limit)
+    return list(reversed((await db.scalars(q)).all()))
+
+
+async def read_marks(db: AsyncSession, consultation_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
+    rows = (await db.execute(select(ThreadRead.user_id, ThreadRead.read_at)
+                             .where(ThreadRead.consultation_id == consultation_id))).all()
+    return {r.user_id: r.read_at for r in rows}
+
+
+async def unread_counts(db: AsyncSession, user_id: uuid.UUID, consultation_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Messages by others after the user's read mark, per consultation."""
+    if not consultation_ids:
+        return {}
+    read = ThreadRead.__table__.alias("r")
+    q = (select(Message.consultation_id, func.count())
+         .select_from(Message)
+         .outerjoin(read, and_(read.c.consultation_id == Message.consultation_id, read.c.user_id == user_id))
+         .where(Message.consultation_id.in_(consultation_ids), Message.author_user_id != user_id,
+                (read.c.read_at.is_(None)) | (Message.created_at > read.c.read_at))
+         .group_by(Message.consultation_id))
+    return {cid: int(n) for cid, n in (await db.execute(q)).all()}
