@@ -162,3 +162,15 @@ async def test_messages_in_vietnamese(cw, as_user) -> None:
     r = await spoke.post("/api/v1/consultations", json=request_body(cw, consent=None),
                          headers={"accept-language": "vi"})
     assert "đồng ý" in r.json()["error"]["message"]
+
+
+async def test_notification_titles_are_in_the_readers_language(cw, as_user, sessionmaker) -> None:
+    from telebridge.messaging.service import render_title
+
+    spoke = await as_user(cw.w.spoke_clinician)
+    await create(spoke, cw)
+    async with sessionmaker() as db:
+        n = await db.scalar(select(Notification).where(Notification.user_id == cw.w.hub_specialist.id))
+    vi, en = render_title(n, "vi"), render_title(n, "en")
+    assert vi.startswith("Yêu cầu Cấp cứu mới") and cw.w.spoke_a.name in vi  # the urgency label translated too
+    assert en.startswith("New Emergency request")

@@ -12,6 +12,7 @@ from telebridge.consultations import repository as repo
 from telebridge.consultations.models import Consultation
 from telebridge.consultations.schemas import MessageIn, QueueItem
 from telebridge.kit import audit, clock
+from telebridge.kit.errors import Conflict
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
 from telebridge.messaging import service as messaging
@@ -109,9 +110,6 @@ async def minutes(db: AsyncSession, subject: Subject, consultation_id: uuid.UUID
 async def post_message(db: AsyncSession, subject: Subject, consultation_id: uuid.UUID, body: MessageIn) -> tuple[Message, bool]:
     c = await service.readable(db, subject, consultation_id, action="message")
     if c.status in ("draft", "cancelled"):
-        from telebridge.kit.errors import Conflict
-        from telebridge.kit.i18n import N_
-
         raise Conflict(N_("Messages can be sent once the request is sent, and not after it is cancelled."),
                        code="thread_closed")
     settings = service._settings(db)

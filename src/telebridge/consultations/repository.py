@@ -72,11 +72,6 @@ async def users_of_practitioners(db: AsyncSession, practitioner_ids: list[uuid.U
     return list((await db.scalars(q)).all())
 
 
-async def spoke_users(db: AsyncSession, c: Consultation) -> list[uuid.UUID]:
-    """The requester and the clinicians of the requesting facility who took part in the thread."""
-    return [c.requested_by]
-
-
 async def events(db: AsyncSession, consultation_id: uuid.UUID) -> list[ConsultationEvent]:
     q = select(ConsultationEvent).where(ConsultationEvent.consultation_id == consultation_id).order_by(ConsultationEvent.at)
     return list((await db.scalars(q)).all())

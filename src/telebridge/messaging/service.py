@@ -35,12 +35,13 @@ def thread_topic(consultation_id: uuid.UUID) -> str:
 
 
 def render_title(n: Notification, lang: str | None = None) -> str:
-    """The notification's title in ``lang`` (default: the request's language)."""
-    text = translations(lang).gettext(n.title) if lang else _gettext(n.title)
+    """The notification's title in ``lang`` (default: the request's language). Parameters that
+    are msgids themselves (an urgency label) are translated too; names pass through unchanged."""
+    tr = translations(lang).gettext if lang else _gettext
     try:
-        return text.format(**n.params)
+        return tr(n.title).format(**{k: tr(v) if isinstance(v, str) and v else v for k, v in n.params.items()})
     except (KeyError, IndexError, ValueError):
-        return text
+        return tr(n.title)
 
 
 def _gettext(message: str) -> str:
