@@ -16,8 +16,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telebridge.config import Settings, get_settings
 from telebridge.identity.deps import LoginRequired
@@ -69,13 +71,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sweeper = sla.running(app.state, settings.sla_sweep_seconds)
             await sweeper.__aenter__()
         from telebridge.files import lifecycle as files_lifecycle
+        from telebridge.identity import cache as identity_cache
 
         await files_lifecycle.start(app, settings)
+        identity_listener = identity_cache.listening(app.state.bus)
+        await identity_listener.__aenter__()
         gc.freeze()  # start-up objects (modules, models, catalogs) leave the collector's scans
         yield
         if sweeper is not None:
             await sweeper.__aexit__(None, None, None)
         await files_lifecycle.stop(app)
+        await identity_listener.__aexit__(None, None, None)
         if getattr(app.state, "calls_hub", None) is not None:
             await app.state.calls_hub.close()
         await app.state.bus.close()
@@ -88,31 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = make_bus(settings.redis_url)
     app.state.notifier = make_notifier(settings.notifier)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        request.state.request_id = uuid.uuid4().hex[:12]
-        lang = i18n.normalize(request.query_params.get("lang")) or i18n.normalize(request.cookies.get(LOCALE_COOKIE))
-        if lang is None and request.url.path.startswith("/api/"):
-            lang = i18n.negotiate(request.headers.get("accept-language"))
-        i18n.set_locale(lang or settings.default_locale)
-        length = request.headers.get("content-length")
-        limit = settings.max_upload_bytes if UPLOAD_ROUTES.match(request.url.path) else settings.max_form_bytes
-        if request.method == "PATCH" and TUS_PATCH.match(request.url.path):
-            limit = 1 << 62  # tus chunks stream to an encrypted spool; the upload's own length bounds them
-        if length and length.isdigit() and int(length) > limit and request.method in ("POST", "PUT", "PATCH"):
-            response: Response = _error_response(request, 413, "too_large", i18n.gettext(N_("The submitted data is too large.")))
-        else:
-            response = await call_next(request)
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("cache-control", "no-store")
-        route = request.scope.get("route")
-        logs.log(log, logging.INFO, "request", method=request.method, route=getattr(route, "path", "-"),
-                 status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1),
-                 request_id=request.state.request_id)
-        return response
+    app.add_middleware(RequestContext, settings=settings)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -180,6 +162,56 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _include_routers(app)
     return app
+
+
+class RequestContext:
+    """Per request: an id, the language, the size limit of the body, the security headers and
+    one log line. A plain ASGI middleware: it adds no task or stream copy to each request."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request = Request(scope)
+        request_id = uuid.uuid4().hex[:12]
+        request.state.request_id = request_id
+        path, method = scope["path"], scope["method"]
+        lang = i18n.normalize(request.query_params.get("lang")) or i18n.normalize(request.cookies.get(LOCALE_COOKIE))
+        if lang is None and path.startswith("/api/"):
+            lang = i18n.negotiate(request.headers.get("accept-language"))
+        i18n.set_locale(lang or self.settings.default_locale)
+        status = 500
+        static = path.startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+                if not static:
+                    headers.setdefault("cache-control", "no-store")
+            await send(message)
+
+        length = request.headers.get("content-length")
+        limit = self.settings.max_upload_bytes if UPLOAD_ROUTES.match(path) else self.settings.max_form_bytes
+        if method == "PATCH" and TUS_PATCH.match(path):
+            limit = 1 << 62  # tus chunks stream to an encrypted spool; the upload's own length bounds them
+        try:
+            if length and length.isdigit() and int(length) > limit and method in ("POST", "PUT", "PATCH"):
+                too_large = _error_response(request, 413, "too_large", i18n.gettext(N_("The submitted data is too large.")))
+                await too_large(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            logs.log(log, logging.INFO, "request", method=method, route=getattr(route, "path", "-"), status=status,
+                     ms=round((time.perf_counter() - started) * 1000, 1), request_id=request_id)
 
 
 def _include_routers(app: FastAPI) -> None:

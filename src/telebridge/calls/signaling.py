@@ -153,10 +153,9 @@ async def _authenticate(ws: WebSocket, db: Any) -> Subject | None:
     if origin and origin.split("://", 1)[-1] != ws.headers.get("host"):
         return None  # a cookie-authenticated socket must come from our own pages
     try:
-        found = await identity_deps._from_session(ws, db)  # type: ignore[arg-type]
+        return await identity_deps._from_session(ws, db)  # type: ignore[arg-type]
     except identity_deps.LoginRequired:
         return None
-    return found[1] if found else None
 
 
 async def _refuse(ws: WebSocket, code: str, message: str, **params: Any) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
-
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telebridge.identity import cache, service
 from telebridge.identity import repository as repo
-from telebridge.identity import service
 from telebridge.identity.models import User
 from telebridge.kit.db import utcnow
 from telebridge.kit.deps import client_addr, get_db
@@ -33,61 +33,71 @@ class LoginRequired(Exception):
         self.expired = expired
 
 
-async def _from_session(request: Request, db: AsyncSession) -> tuple[User, Subject] | None:
+async def _from_session(request: Request, db: AsyncSession) -> Subject | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    now = utcnow()
-    s = await repo.session_by_hash(db, service.sha256(token))
+    request.state.session_token = token
+    key, now = "s:" + service.sha256(token), utcnow()
+    if (hit := cache.CACHE.get(key, now)) is not None:
+        return replace(hit, client_addr=client_addr(request))
+    generation = cache.CACHE.generation
+    s = await repo.session_by_hash(db, key[2:])
     if s is None or not service.session_alive(s, now) or not s.mfa_passed:
         raise LoginRequired(expired=True)
     user = await db.get(User, s.user_id)
     if user is None or not user.is_active:
         raise LoginRequired(expired=True)
     await service.touch_session(s, now)
-    request.state.session_token = token
-    return user, await service.subject_for(db, user, client_addr(request))
+    subject, grants_end = await service.subject_with_horizon(db, user)
+    cache.CACHE.put(key, subject, cache.valid_until(now, s.expires_at, service.session_idle_end(s), grants_end,
+                                                    s.last_seen_at + service.TOUCH_EVERY), generation)
+    return replace(subject, client_addr=client_addr(request))
 
 
 async def _from_bearer(request: Request, db: AsyncSession) -> Subject | None:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    token = await repo.token_by_hash(db, service.sha256(header[7:].strip()))
-    now = utcnow()
+    key, now = "t:" + service.sha256(header[7:].strip()), utcnow()
+    if (hit := cache.CACHE.get(key, now)) is not None:
+        return replace(hit, client_addr=client_addr(request))
+    generation = cache.CACHE.generation
+    token = await repo.token_by_hash(db, key[2:])
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         raise Unauthenticated(N_("The access token is invalid or has expired."), code="invalid_token")
     user = await db.get(User, token.user_id)
     if user is None or not user.is_active:
         raise Unauthenticated(N_("The access token is invalid or has expired."), code="invalid_token")
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+    if token.last_used_at is None or now - token.last_used_at > service.TOUCH_EVERY:
         token.last_used_at = now
-    return await service.subject_for(db, user, client_addr(request))
+    subject, grants_end = await service.subject_with_horizon(db, user)
+    cache.CACHE.put(key, subject, cache.valid_until(now, token.expires_at, grants_end,
+                                                    token.last_used_at + service.TOUCH_EVERY), generation)
+    return replace(subject, client_addr=client_addr(request))
 
 
 async def page_subject(request: Request, db: Db) -> Subject:
-    found = await _from_session(request, db)
-    if found is None:
+    subject = await _from_session(request, db)
+    if subject is None:
         raise LoginRequired(expired=False)
     if request.method not in SAFE_METHODS:
         await check_csrf(request)
-    request.state.subject = found[1]
-    request.state.user = found[0]
-    return found[1]
+    request.state.subject = subject
+    return subject
 
 
 async def api_subject(request: Request, db: Db) -> Subject:
     subject = await _from_bearer(request, db)
     if subject is None:
         try:
-            found = await _from_session(request, db)
+            subject = await _from_session(request, db)
         except LoginRequired:
-            found = None
-        if found is None:
+            subject = None
+        if subject is None:
             raise Unauthenticated(N_("Sign in first: send a bearer token."), code="unauthenticated")
         if request.method not in SAFE_METHODS:
             await check_csrf(request)
-        subject = found[1]
     request.state.subject = subject
     return subject
 
@@ -101,11 +111,11 @@ async def socket_subject(websocket: WebSocket) -> Subject | None:
         return None
     async with websocket.app.state.sessionmaker() as db:
         try:
-            found = await _from_session(websocket, db)  # type: ignore[arg-type]
+            subject = await _from_session(websocket, db)  # type: ignore[arg-type]
         except LoginRequired:
             return None
         await db.commit()
-    return found[1] if found else None
+    return subject
 
 
 PageSubject = Annotated[Subject, Depends(page_subject)]

@@ -8,7 +8,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telebridge.identity.models import ApiToken, RecoveryCode, RoleAssignment, User, UserSession
+from telebridge.identity.models import (
+    ApiToken,
+    RecoveryCode,
+    RoleAssignment,
+    User,
+    UserSession,
+)
 from telebridge.patients.models import BreakGlassGrant
 
 
@@ -20,11 +26,13 @@ async def assignments_of(db: AsyncSession, user_id: uuid.UUID) -> list[RoleAssig
     return list((await db.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user_id))).all())
 
 
-async def active_break_glass(db: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
-    rows = await db.scalars(
-        select(BreakGlassGrant.patient_id).where(BreakGlassGrant.user_id == user_id, BreakGlassGrant.expires_at > now)
+async def active_break_glass(db: AsyncSession, user_id: uuid.UUID, now: datetime) -> list[tuple[uuid.UUID, datetime]]:
+    """(patient, end) of the user's break-glass grants still running."""
+    rows = await db.execute(
+        select(BreakGlassGrant.patient_id, BreakGlassGrant.expires_at)
+        .where(BreakGlassGrant.user_id == user_id, BreakGlassGrant.expires_at > now)
     )
-    return list(rows.all())
+    return [(r.patient_id, r.expires_at) for r in rows]
 
 
 async def session_by_hash(db: AsyncSession, token_hash: str) -> UserSession | None:

@@ -11,18 +11,29 @@ from datetime import datetime, timedelta
 import pyotp
 import segno
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.config import get_settings
 from telebridge.identity import repository as repo
-from telebridge.identity.models import ApiToken, RecoveryCode, RoleAssignment, User, UserSession
+from telebridge.identity.models import (
+    ApiToken,
+    RecoveryCode,
+    RoleAssignment,
+    User,
+    UserSession,
+)
 from telebridge.kit import audit
 from telebridge.kit.db import utcnow
 from telebridge.kit.errors import BadInput, Conflict, Unauthenticated
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import MFA_ROLES, Assignment, Role, Subject
 
-_hasher = PasswordHash.recommended()
+# argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane). The library default
+# (64 MiB, 3 passes, 4 lanes) costs about 8 times the CPU on these 2-core servers, where every
+# sign-in and every signature of minutes re-verifies a password; hashes stored with other
+# parameters are re-hashed with these at the next successful sign-in.
+_hasher = PasswordHash((Argon2Hasher(memory_cost=19456, time_cost=2, parallelism=1),))
 # Verifying against this when the user does not exist keeps timing uniform.
 _DUMMY_HASH = _hasher.hash("telebridge-timing-equaliser")
 MIN_PASSWORD = 10
@@ -205,13 +216,19 @@ async def open_session(db: AsyncSession, user: User, client: Client, *, mfa_pass
     return token
 
 
+TOUCH_EVERY = timedelta(seconds=60)  # how often a session's or token's "last used" stamp is written
+
+
+def session_idle_end(s: UserSession) -> datetime:
+    return s.last_seen_at + timedelta(minutes=get_settings().session_idle_minutes)
+
+
 def session_alive(s: UserSession, now: datetime) -> bool:
-    idle = timedelta(minutes=get_settings().session_idle_minutes)
-    return s.revoked_at is None and s.expires_at > now and s.last_seen_at + idle > now
+    return s.revoked_at is None and s.expires_at > now and session_idle_end(s) > now
 
 
 async def touch_session(s: UserSession, now: datetime) -> None:
-    if (now - s.last_seen_at).total_seconds() > 60:
+    if now - s.last_seen_at > TOUCH_EVERY:
         s.last_seen_at = now
 
 
@@ -251,9 +268,15 @@ async def issue_api_token(db: AsyncSession, user: User, client: Client, label: s
 # --------------------------------------------------------------------------- subject
 
 async def subject_for(db: AsyncSession, user: User, client_addr: str | None) -> Subject:
+    subject, _ = await subject_with_horizon(db, user, client_addr)
+    return subject
+
+
+async def subject_with_horizon(db: AsyncSession, user: User, client_addr: str | None = None) -> tuple[Subject, datetime | None]:
+    """The user's subject, and when its earliest break-glass grant ends (it must not be used past that)."""
     rows = await repo.assignments_of(db, user.id)
     grants = await repo.active_break_glass(db, user.id, utcnow())
-    return Subject(
+    subject = Subject(
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
@@ -261,8 +284,9 @@ async def subject_for(db: AsyncSession, user: User, client_addr: str | None) -> 
         practitioner_id=user.practitioner_id,
         patient_id=user.patient_id,
         client_addr=client_addr,
-        break_glass_patient_ids=frozenset(grants),
+        break_glass_patient_ids=frozenset(patient_id for patient_id, _ in grants),
     )
+    return subject, min((end for _, end in grants), default=None)
 
 
 async def create_user(

@@ -222,7 +222,7 @@ async def password_submit(
     new: Annotated[str, Form(max_length=256)] = "",
     confirm: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
-    user = request.state.user
+    user = await db.get(User, subject.user_id)
     try:
         if new != confirm:
             raise BadInput(N_("The two new passwords differ."), field="confirm")
