@@ -1,8 +1,9 @@
 """Complete teleconsultation lifecycles per second through the HTTP API of one app process.
 
 Usage: .venv/bin/python bench/consult_lifecycle.py [--database sqlite|postgresql] [--lifecycles 200]
-       [--concurrency 16] [--postgres-url URL]
-One uvicorn process serves a fresh, migrated database holding a small hub-and-spoke world;
+       [--concurrency 16] [--workers 1] [--redis-url URL] [--postgres-url URL]
+uvicorn (``--workers`` processes; with more than one, events cross them through Redis as in
+production) serves a fresh, migrated database holding a small hub-and-spoke world;
 ``--concurrency`` clients each run lifecycles: create (emergency, submitted) → accept →
 10 messages → minutes → chair signs (password re-authentication, argon2) → close →
 7-day outcome. Prints one JSON line: lifecycles_per_s and the p50/p99 of every step (ms).
@@ -67,6 +68,8 @@ async def main() -> None:
     ap.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--lifecycles", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--redis-url", default=os.environ.get("TELEBRIDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument("--postgres-url", default=os.environ.get("TELEBRIDGE_TEST_POSTGRES_URL",
                                                               "postgresql+asyncpg://postgres@127.0.0.1:5432/telebridge_bench"))
     args = ap.parse_args()
@@ -83,7 +86,10 @@ async def main() -> None:
     hub_token = await factories.api_token(maker, cw.w.hub_specialist)
     await engine.dispose()
     steps: dict[str, list[float]] = {}
-    async with serving(url, TELEBRIDGE_SLA_SWEEP_SECONDS="0") as base:
+    env = {"TELEBRIDGE_SLA_SWEEP_SECONDS": "0"}
+    if args.workers > 1:
+        env["TELEBRIDGE_REDIS_URL"] = args.redis_url
+    async with serving(url, workers=args.workers, **env) as base:
         limits = httpx.Limits(max_connections=args.concurrency * 2)
         async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {spoke_token}"}, limits=limits, timeout=60) as spoke, \
                 httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {hub_token}"}, limits=limits, timeout=60) as hub:
@@ -104,7 +110,7 @@ async def main() -> None:
         "lifecycles_per_s": round(args.lifecycles / elapsed, 2),
         "requests_per_s": round(sum(len(v) for v in steps.values()) / elapsed, 1),
         "step_ms": {k: {"p50": pct(v, 0.5), "p99": pct(v, 0.99)} for k, v in steps.items()},
-        "server_processes": 1, "cpu_count": os.cpu_count(),
+        "server_processes": args.workers, "cpu_count": os.cpu_count(),
     }))
 
 

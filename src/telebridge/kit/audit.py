@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, event, insert, select, update
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, bindparam, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -154,17 +154,16 @@ def _digest(seq: int, values: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+_BUMP_HEAD = (update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + bindparam("n", type_=Integer))
+              .returning(AuditHead.seq, AuditHead.hash))
+
+
 @event.listens_for(Session, "before_commit")
 def _seal(session: Session) -> None:
     pending: list[dict[str, Any]] = session.info.pop("audit_pending", [])
     if not pending:
         return
-    new_seq, prev_hash = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + len(pending))
-        .returning(AuditHead.seq, AuditHead.hash)
-    ).one()
+    new_seq, prev_hash = session.execute(_BUMP_HEAD, {"n": len(pending)}).one()
     seq = new_seq - len(pending)
     rows = []
     for values in pending:
@@ -172,8 +171,12 @@ def _seal(session: Session) -> None:
         digest = _digest(seq, values, prev_hash)
         rows.append({**values, "seq": seq, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    session.execute(insert(AuditEvent), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    set_head = update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash)
+    if session.get_bind().dialect.name == "postgresql":  # one round trip while the head row is locked
+        session.execute(set_head.add_cte(insert(AuditEvent).values(rows).cte("sealed")))
+    else:
+        session.execute(insert(AuditEvent), rows)
+        session.execute(set_head)
 
 
 @event.listens_for(Session, "after_soft_rollback")

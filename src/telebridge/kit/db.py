@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator, Uuid
 
@@ -96,6 +101,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 # --------------------------------------------------------------------------- after-commit
+
+def upsert(db: AsyncSession, entity: Any) -> Any:
+    """An INSERT that takes ``ON CONFLICT`` clauses, in the dialect of ``db`` (PostgreSQL and
+    SQLite both offer ``on_conflict_do_nothing`` / ``on_conflict_do_update``)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert)(entity)
+
 
 Callback = Callable[[], Awaitable[None] | None]
 

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.identity.models import User
+from telebridge.kit.db import upsert
 from telebridge.messaging.models import Message, Notification, ThreadRead
 
 
@@ -38,6 +39,20 @@ async def mark_notifications_read(db: AsyncSession, user_id: uuid.UUID, ids: lis
 
 async def message_by_key(db: AsyncSession, author: uuid.UUID, key: str) -> Message | None:
     return await db.scalar(select(Message).where(Message.author_user_id == author, Message.client_key == key))
+
+
+async def insert_message(db: AsyncSession, **values: Any) -> Message | None:
+    """Store a message in one statement; None when its author already sent this client key."""
+    stmt = (upsert(db, Message).values(**values)
+            .on_conflict_do_nothing(index_elements=["author_user_id", "client_key"]).returning(Message))
+    return (await db.scalars(stmt)).first()
+
+
+async def move_read_mark(db: AsyncSession, consultation_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
+    """The user has read the thread up to ``at`` (a mark never moves back)."""
+    stmt = upsert(db, ThreadRead).values(consultation_id=consultation_id, user_id=user_id, read_at=at)
+    await db.execute(stmt.on_conflict_do_update(index_elements=["consultation_id", "user_id"], set_={"read_at": at},
+                                                where=ThreadRead.read_at < at))
 
 
 async def messages(db: AsyncSession, consultation_id: uuid.UUID, after: datetime | None, limit: int) -> list[Message]:

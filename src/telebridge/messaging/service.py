@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.kit import clock, events
@@ -20,7 +19,7 @@ from telebridge.kit.errors import BadInput, TooLarge
 from telebridge.kit.i18n import N_, translations
 from telebridge.kit.subject import Subject
 from telebridge.messaging import repository as repo
-from telebridge.messaging.models import Message, Notification, ThreadRead
+from telebridge.messaging.models import Message, Notification
 from telebridge.messaging.notifier import Outgoing
 
 DEFAULT_MAX_CHARS = 4000
@@ -116,23 +115,15 @@ async def post_message(db: AsyncSession, subject: Subject, *, consultation_id: u
     A retried send with the same ``client_key`` returns the first message."""
     text = clean_body(body, max_chars)
     key = (client_key or "").strip()[:64] or None
-    if key:
-        existing = await repo.message_by_key(db, subject.user_id, key)
-        if existing is not None:
-            return existing, False
-    msg = Message(consultation_id=consultation_id, author_user_id=subject.user_id, author_name=subject.display_name,
-                  author_facility_id=facility_id, body=text, mentions=[str(m) for m in mentions],
-                  client_key=key, created_at=clock.now())
-    try:
-        async with db.begin_nested():
-            db.add(msg)
-            await db.flush()
-    except IntegrityError:  # the same key raced in from another tab or process
-        existing = await repo.message_by_key(db, subject.user_id, key)
-        if existing is None:
-            raise
+    msg = await repo.insert_message(
+        db, consultation_id=consultation_id, author_user_id=subject.user_id, author_name=subject.display_name,
+        author_facility_id=facility_id, body=text, mentions=[str(m) for m in mentions], client_key=key,
+        created_at=clock.now())
+    if msg is None:  # a retried send (or the same key from another tab or process): the first one stands
+        existing = await repo.message_by_key(db, subject.user_id, key or "")
+        assert existing is not None
         return existing, False
-    await _mark_read(db, consultation_id, subject.user_id, msg.created_at)
+    await repo.move_read_mark(db, consultation_id, subject.user_id, msg.created_at)
     events.publish(db, thread_topic(consultation_id), {"kind": "message", "id": str(msg.id)})
     return msg, True
 
@@ -142,18 +133,9 @@ async def messages(db: AsyncSession, *, consultation_id: uuid.UUID, after: datet
     return await repo.messages(db, consultation_id, after, limit)
 
 
-async def _mark_read(db: AsyncSession, consultation_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
-    row = await db.get(ThreadRead, (consultation_id, user_id))
-    if row is None:
-        db.add(ThreadRead(consultation_id=consultation_id, user_id=user_id, read_at=at))
-    elif row.read_at < at:
-        row.read_at = at
-    await db.flush()
-
-
 async def mark_read(db: AsyncSession, subject: Subject, *, consultation_id: uuid.UUID, up_to: datetime | None = None) -> None:
     at = up_to or clock.now()
-    await _mark_read(db, consultation_id, subject.user_id, at)
+    await repo.move_read_mark(db, consultation_id, subject.user_id, at)
     events.publish(db, thread_topic(consultation_id), {"kind": "read", "user": str(subject.user_id), "at": at.isoformat()})
 
 
