@@ -24,7 +24,16 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    Query,
+    Request,
+    UploadFile,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,12 +55,8 @@ from telebridge.auscultation.tasks import (
     unpack_segments,
     waveform,
 )
-from telebridge.identity import repository as identity_repo
-from telebridge.identity import service as identity
-from telebridge.identity.deps import SESSION_COOKIE, Db, PageSubject
-from telebridge.identity.models import User
+from telebridge.identity.deps import Db, PageSubject, session_subject
 from telebridge.kit import audit, events, i18n
-from telebridge.kit.db import utcnow
 from telebridge.kit.errors import BadInput, Conflict, DomainError
 from telebridge.kit.i18n import N_, gettext
 from telebridge.kit.subject import Subject
@@ -237,15 +242,11 @@ class StreamClosed(Exception):
 
 
 async def _ws_subject(ws: WebSocket, db: AsyncSession) -> Subject:
-    """The signed-in user behind the session cookie (MFA passed), as for pages."""
-    token = ws.cookies.get(SESSION_COOKIE)
-    now = utcnow()
-    s = await identity_repo.session_by_hash(db, identity.sha256(token)) if token else None
-    user = await db.get(User, s.user_id) if s is not None else None
-    if s is None or not identity.session_alive(s, now) or not s.mfa_passed or user is None or not user.is_active:
+    """The signed-in user behind the session cookie (second factor passed), as for pages."""
+    subject = await session_subject(ws, db)
+    if subject is None:
         raise StreamClosed(4401, "unauthenticated", gettext(N_("Sign in first.")))
-    await identity.touch_session(s, now)
-    return await identity.subject_for(db, user, ws.client.host if ws.client else None)
+    return subject
 
 
 def _same_origin(ws: WebSocket) -> bool:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, WebSocket
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from telebridge.identity import cache, service
 from telebridge.identity import repository as repo
@@ -77,6 +78,15 @@ async def _from_bearer(request: Request, db: AsyncSession) -> Subject | None:
     return replace(subject, client_addr=client_addr(request))
 
 
+async def session_subject(conn: HTTPConnection, db: AsyncSession) -> Subject | None:
+    """The subject behind a session cookie (a WebSocket's, say), or None when it is missing,
+    expired or without a passed second factor."""
+    try:
+        return await _from_session(conn, db)  # type: ignore[arg-type]
+    except LoginRequired:
+        return None
+
+
 async def page_subject(request: Request, db: Db) -> Subject:
     subject = await _from_session(request, db)
     if subject is None:
@@ -110,10 +120,7 @@ async def socket_subject(websocket: WebSocket) -> Subject | None:
     if origin is None or host is None or urlsplit(origin).netloc != host:
         return None
     async with websocket.app.state.sessionmaker() as db:
-        try:
-            subject = await _from_session(websocket, db)  # type: ignore[arg-type]
-        except LoginRequired:
-            return None
+        subject = await session_subject(websocket, db)
         await db.commit()
     return subject
 
