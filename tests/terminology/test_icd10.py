@@ -87,16 +87,51 @@ def test_search_english_and_limits() -> None:
 
 
 def test_remote_treatment_list() -> None:
-    assert icd10.allowed_for_remote_treatment("I10")
-    assert icd10.allowed_for_remote_treatment("E11.9")  # E10-E14 range covers subcategories
-    assert icd10.allowed_for_remote_treatment("E14")
-    assert not icd10.allowed_for_remote_treatment("E15")
-    assert icd10.allowed_for_remote_treatment("M54.5")
-    assert not icd10.allowed_for_remote_treatment("M54")  # only the listed subcategory
-    assert not icd10.allowed_for_remote_treatment("M54.4")
-    assert icd10.allowed_for_remote_treatment("F41.2") and not icd10.allowed_for_remote_treatment("F41.0")
-    assert icd10.allowed_for_remote_treatment("J45.0") and icd10.allowed_for_remote_treatment("J44")
-    assert not icd10.allowed_for_remote_treatment("J18.9")
-    assert icd10.lookup("E78.0").remote_treatment  # type: ignore[union-attr]
+    allowed = icd10.allowed_for_remote_treatment
+    # Circular 30/2023/TT-BYT annex rows, as the annex gives them
+    assert allowed("E66") and allowed("E66.9")  # 1. Béo phì: the category covers its subcategories
+    assert allowed("J00")  # 2. Viêm mũi họng cấp tính
+    assert allowed("J31.1") and not allowed("J31") and not allowed("J31.0")  # 3. only the listed subcategory
+    assert allowed("K12.0") and allowed("K14.1") and allowed("K06.9") and not allowed("K12.1")
+    assert allowed("M25.5") and allowed("M53.1") and allowed("M17.1") and allowed("M47.8") and allowed("M81.0")
+    assert allowed("M54.5") and not allowed("M54") and not allowed("M54.4")
+    assert allowed("Z09") and allowed("Z08.9") and allowed("I10") and allowed("I83.9")
+    assert allowed("I87.2") and not allowed("I87.0") and allowed("I74.3") and not allowed("I74.2")
+    # 20. diabetes: only the "without complications" subcategories E10.9 … E14.9 are listed
+    assert allowed("E10.9") and allowed("E11.9") and allowed("e119") and allowed("E14.9")
+    assert not allowed("E11.6") and not allowed("E14") and not allowed("E15")
+    # rows not yet read in the annex, kept from CLINICAL-RULES.md (status partial/provisional)
+    assert allowed("E78.0") and allowed("J45.0") and allowed("J44") and allowed("F41.2") and not allowed("F41.0")
+    # conditions the annex does not list
+    assert not allowed("J18.9") and not allowed("K35.8") and not allowed("I21.0") and not allowed("C50.9")
+    obesity, infarction = icd10.lookup("E66.0"), icd10.lookup("I21.0")
+    assert obesity is not None and obesity.remote_treatment
+    assert infarction is not None and not infarction.remote_treatment
     with pytest.raises(BadInput):
-        icd10.allowed_for_remote_treatment("not a code")
+        allowed("not a code")
+
+
+def test_remote_treatment_rows_follow_the_annex() -> None:
+    rows = icd10.remote_treatment_rows()
+    annex = [r for r in rows if r["status"] == "annex"]
+    assert [int(r["stt"]) for r in annex] == list(range(1, 21))  # annex rows 1-20, in order, once each
+    assert all(r["specialty_en"] and r["title_en"] and r["icd10"] and r["source"] for r in annex)
+    by_stt = {r["stt"]: r for r in rows if r["stt"]}
+    assert (by_stt["1"]["title_vi"], by_stt["1"]["icd10"]) == ("Béo phì", "E66")
+    assert (by_stt["8"]["specialty_vi"], by_stt["8"]["title_vi"], by_stt["8"]["icd10"]) == (
+        "Cơ Xương Khớp", "Hội chứng cánh tay cổ", "M53.1")
+    assert all(r["status"] in icd10.REMOTE_STATUSES for r in rows)
+    assert not [r for r in rows if r["status"] != "annex" and r["stt"] and int(r["stt"]) <= 20]
+
+
+def test_expand_icd10_spec() -> None:
+    assert icd10.expand_icd10_spec("E66") == ({"E66"}, frozenset())
+    assert icd10.expand_icd10_spec("J31.1") == (frozenset(), {"J31.1"})
+    assert icd10.expand_icd10_spec("E00-E07") == ({f"E0{n}" for n in range(8)}, frozenset())
+    assert icd10.expand_icd10_spec("L20, L23; L28.2") == ({"L20", "L23"}, {"L28.2"})
+    assert icd10.expand_icd10_spec("A15-A19; B24") == ({"A15", "A16", "A17", "A18", "A19", "B24"}, frozenset())
+    for bad in ("E10-F14", "E14-E10", "E10.9-E14.9"):
+        with pytest.raises(ValueError):
+            icd10.expand_icd10_spec(bad)
+    with pytest.raises(BadInput):
+        icd10.expand_icd10_spec("E1")

@@ -259,22 +259,47 @@ def resolve_codes(values: list[str] | tuple[str, ...]) -> tuple[list[Icd10Entry]
 
 # --------------------------------------------------------------------------- remote treatment
 
-def _remote_rules() -> tuple[frozenset[str], frozenset[str]]:
-    """(3-character categories, subcategory codes) listed for remote treatment."""
+REMOTE_STATUSES = ("annex", "partial", "provisional")  # see data/remote_treatment.csv
+
+
+def remote_treatment_rows() -> list[dict[str, str]]:
+    """The rows of ``data/remote_treatment.csv`` in file order (Circular 30/2023/TT-BYT annex rows,
+    then rows not yet read in the annex; ``status`` tells which, see ``data/README.md``)."""
     text = resources.files(__package__).joinpath("data/remote_treatment.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#")))
+    for row in rows:
+        if row["status"] not in REMOTE_STATUSES:
+            raise ValueError(f"remote_treatment.csv: unknown status {row['status']!r} for {row['icd10']!r}")
+    return rows
+
+
+def expand_icd10_spec(spec: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(3-character categories, subcategory codes) named by one annex cell: a code ("E66", "J31.1"),
+    a range of categories ("E00-E07") or a list of those separated by ";" or "," ("L20, L23")."""
     categories: set[str] = set()
     codes: set[str] = set()
-    for row in csv.DictReader(line for line in text.splitlines() if line and not line.startswith("#")):
-        spec = row["icd10"].strip().upper()
-        first, _, last = spec.partition("-")
-        if last:  # a range of categories: E10-E14
-            letter = first[0]
-            for n in range(int(first[1:3]), int(last[1:3]) + 1):
-                categories.add(f"{letter}{n:02d}")
+    for part in re.split(r"[;,]", spec):
+        first, _, last = part.strip().upper().partition("-")
+        if last:
+            first, last = validators.icd10(first), validators.icd10(last)
+            if len(first) != 3 or len(last) != 3 or first[0] != last[0] or first > last:
+                raise ValueError(f"not a range of ICD-10 categories: {part.strip()!r}")
+            categories.update(f"{first[0]}{n:02d}" for n in range(int(first[1:]), int(last[1:]) + 1))
         elif len(first) == 3:
             categories.add(validators.icd10(first))
         else:
             codes.add(validators.icd10(first))
+    return frozenset(categories), frozenset(codes)
+
+
+def _remote_rules() -> tuple[frozenset[str], frozenset[str]]:
+    """(3-character categories, subcategory codes) listed for remote treatment."""
+    categories: set[str] = set()
+    codes: set[str] = set()
+    for row in remote_treatment_rows():
+        row_categories, row_codes = expand_icd10_spec(row["icd10"])
+        categories |= row_categories
+        codes |= row_codes
     return frozenset(categories), frozenset(codes)
 
 
