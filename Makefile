@@ -19,10 +19,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Front-end packages from the npm registry (package.json + lock), copied into static/vendor.
+# dwv (the DICOM viewer) and its dependencies (konva, jszip, magic-wand-tool) become one ES module
+# (esbuild, a devDependency), so pages need no import map under the strict script-src 'self'.
+# Its decoders (JPEG, JPEG 2000, RLE) are module web workers; dwv resolves them against the page's
+# base URL, the define makes it resolve them next to the module (static/vendor/dwv/assets/workers).
 $(VENDOR)/.stamp: package.json package-lock.json
 	npm ci --silent --no-audit --no-fund
-	mkdir -p $(VENDOR)
+	mkdir -p $(VENDOR)/dwv/assets/workers
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	node_modules/.bin/esbuild node_modules/dwv/dist/dwv.min.js --bundle --format=esm --minify --target=es2022 \
+	  --define:document.baseURI=import.meta.url --legal-comments=external --log-level=warning \
+	  --outfile=$(VENDOR)/dwv/dwv.js
+	cp node_modules/dwv/dist/assets/workers/*.worker.min.js $(VENDOR)/dwv/assets/workers/
+	cp node_modules/dwv/license.txt $(VENDOR)/dwv/LICENSE.txt
 	touch $@
 
 vendor: $(VENDOR)/.stamp

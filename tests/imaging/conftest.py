@@ -22,16 +22,16 @@ def imaging_rt(tmp_path_factory, backend, sessionmaker, settings):  # type: igno
     """The files runtime and a cold render cache. The encrypted object store lives as long as the
     test database (one per backend): the files domain stores each content once, across tests."""
     from telebridge.files import runtime
-    from telebridge.imaging.service import datasets
+    from telebridge.imaging.service import clear_caches
     from telebridge.kit.jobs import InProcessJobs, JobContext
 
     s = settings.model_copy(update={"files_dir": tmp_path_factory.getbasetemp() / f"imaging-files-{backend}"})
     rt = runtime.build(s, InProcessJobs(JobContext(sessionmaker, s)))
     runtime.configure(rt)
-    datasets.clear()
+    clear_caches()
     yield rt
     runtime.configure(None)
-    datasets.clear()
+    clear_caches()
 
 
 async def subject_of(db, ref):  # type: ignore[no-untyped-def]

@@ -41,12 +41,30 @@ def slices(template: bytes, count: int, study_uid: str) -> list[bytes]:
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study_uid, series_uid, generate_uid()
         ds.InstanceNumber = n
         ds.SeriesDescription = "stack"
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y, z + 5.0 * n]  # a stack: one slice after the other
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.PixelData = (ds.pixel_array // n).astype(ds.pixel_array.dtype).tobytes()  # each slice different
         buf = io.BytesIO()
         ds.save_as(buf, enforce_file_format=True)
         out.append(buf.getvalue())
     return out
+
+
+def into_study(raw: bytes, study_uid: str, description: str) -> bytes:
+    """``raw`` as a new series of the study, its pixel data (and transfer syntax) untouched."""
+    import io
+
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    ds = pydicom.dcmread(io.BytesIO(raw))
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study_uid, generate_uid(), generate_uid()
+    ds.SeriesDescription = description
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
 
 
 @asynccontextmanager

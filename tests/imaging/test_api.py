@@ -152,3 +152,112 @@ async def test_teaching_copy_api(world, as_user, imaging_rt) -> None:  # type: i
     assert ds.PatientIdentityRemoved == "YES"
     other = await as_user(world.other_clinician)
     assert (await other.post(f"/api/v1/imaging/instances/{r.json()['instance']['id']}/teaching-copy")).status_code == 403
+
+
+async def _viewer_sources(c: httpx.AsyncClient, raw: bytes, patient_id) -> tuple[dict, str]:  # type: ignore[no-untyped-def, type-arg]
+    body = (await _upload(c, patient_id, raw)).json()
+    detail = (await c.get(f"/api/v1/imaging/studies/{body['study']['id']}")).json()
+    series = next(s for s in detail["series"] if s["instances"][0]["sop_uid"] == body["instance"]["sop_uid"])
+    r = await c.get(f"/api/v1/imaging/studies/{body['study']['id']}/series/{series['id']}/viewer")
+    assert r.status_code == 200, r.text
+    return r.json(), f"/api/v1/imaging/studies/{body['study']['id']}/series/{series['id']}/viewer"
+
+
+async def test_viewer_loads_originals_through_signed_links(app, world, as_user, client, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from telebridge.kit.audit import AuditEvent
+
+    me = await as_user(world.spoke_clinician)
+    raw = data(ULTRASOUND)  # JPEG baseline: the browser viewer decodes it itself
+    sources, url = await _viewer_sources(me, raw, world.patient_a.id)
+    assert sources["decompressed"] is False and sources["accept"] == "application/dicom"
+    [one] = sources["instances"]
+    assert one["frames"] == 30 and one["url"].startswith("/files/") and "sig=" in one["url"]
+    got = await client.get(one["url"])  # no session needed: the link is signed for this user, for minutes
+    assert got.status_code == 200 and got.content == raw and "private" in got.headers["cache-control"]
+    file_id = one["url"].split("/")[2]
+    downloads = (await db.scalars(select(AuditEvent.action).where(AuditEvent.object_id == file_id))).all()
+    assert "download" in downloads
+    tampered = one["url"].replace("sig=", "sig=x")
+    assert (await client.get(tampered)).status_code == 403
+    for role in ("other_clinician", "hub_specialist", "sysadmin"):
+        assert (await (await as_user(world.users[role])).get(url)).status_code in (403, 404)
+
+
+async def test_viewer_gets_jpeg_ls_decompressed_through_wado_rs(app, world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    raw = data("MR_small_jpeg_ls_lossless.dcm")  # JPEG-LS: dwv has no decoder for it
+    sources, _url = await _viewer_sources(me, raw, world.patient_a.id)
+    assert sources["decompressed"] is True and "transfer-syntax=1.2.840.10008.1.2.1" in sources["accept"]
+    [one] = sources["instances"]
+    r = await me.get(one["url"], headers={"accept": sources["accept"]})
+    assert r.status_code == 200, r.text
+    [(headers, payload)] = multipart.decode(r.content, r.headers["content-type"])
+    assert "transfer-syntax=1.2.840.10008.1.2.1" in headers["content-type"]
+    copy, original = pydicom.dcmread(io.BytesIO(payload)), pydicom.dcmread(io.BytesIO(raw))
+    assert copy.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert copy.SOPInstanceUID == original.SOPInstanceUID
+    assert (copy.pixel_array == original.pixel_array).all()  # lossless: the same pixels
+    # The original stays the default, and a syntax Telebridge does not offer is refused.
+    plain = await me.get(one["url"])
+    assert multipart.decode(plain.content, plain.headers["content-type"])[0][1] == raw
+    j2k = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.90'
+    refused = await me.get(one["url"], params={"lang": "en"}, headers={"accept": j2k})
+    assert refused.status_code == 406 and "Explicit VR Little Endian" in refused.json()["error"]["message"]
+
+
+async def test_rendered_frames_revalidate_with_etags_and_every_use_is_audited(app, world, as_user, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from telebridge.kit.audit import AuditEvent
+
+    me = await as_user(world.spoke_clinician)
+    raw = data(ULTRASOUND)
+    body = (await _upload(me, world.patient_a.id, raw)).json()
+    info = dicom.parse(raw)
+    frame = f"/dicomweb/studies/{info.study_uid}/series/{info.series_uid}/instances/{info.sop_uid}/frames/3/rendered"
+
+    async def renders() -> int:
+        return int(await db.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.object_id == body["instance"]["id"], AuditEvent.action == "render")) or 0)
+
+    first = await me.get(frame, headers={"accept": "image/jpeg"})
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+    again = await me.get(frame, headers={"accept": "image/jpeg"})  # from the rendered-frame cache
+    assert again.content == first.content and again.headers["etag"] == etag
+    unchanged = await me.get(frame, headers={"accept": "image/jpeg", "if-none-match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert await renders() == 3  # the 304 is a use too
+    other = await me.get(frame, params={"window": "100,50"}, headers={"accept": "image/jpeg", "if-none-match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag  # (colour: the window does not apply)
+    png = await me.get(frame, headers={"accept": "image/png", "if-none-match": etag})
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    stranger = await as_user(world.users["other_clinician"])
+    assert (await stranger.get(frame, headers={"if-none-match": etag})).status_code == 404  # no 304 leak
+
+
+async def test_metadata_bulk_data_uris_are_served(app, world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.encaps import get_frame
+
+    me = await as_user(world.spoke_clinician)
+    for name in (ULTRASOUND, "CT_small.dcm"):
+        raw = data(name)
+        assert (await _upload(me, world.patient_a.id, raw)).status_code == 201
+        info, original = dicom.parse(raw), pydicom.dcmread(io.BytesIO(raw))
+        base = f"/dicomweb/studies/{info.study_uid}/series/{info.series_uid}/instances/{info.sop_uid}"
+        [meta] = (await me.get(f"{base}/metadata")).json()
+        uri = meta["7FE00010"]["BulkDataURI"]
+        assert uri.startswith("http://testserver" + base + "/bulk/")
+        r = await me.get(uri.removeprefix("http://testserver"))
+        assert r.status_code == 200, r.text
+        parts = multipart.decode(r.content, r.headers["content-type"])
+        if original.file_meta.TransferSyntaxUID.is_compressed:  # one part per frame, as encoded
+            assert [p for _h, p in parts] == [get_frame(original.PixelData, i, number_of_frames=30) for i in range(30)]
+            assert "transfer-syntax=1.2.840.10008.1.2.4.50" in parts[0][0]["content-type"]
+        else:
+            assert [p for _h, p in parts] == [original.PixelData]
+        stranger = await as_user(world.users["other_clinician"])
+        assert (await stranger.get(uri.removeprefix("http://testserver"))).status_code == 404
+        assert (await me.get(f"{base}/bulk/00100010")).status_code == 404  # not a binary element

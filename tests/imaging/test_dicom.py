@@ -150,3 +150,28 @@ def test_fast_jpeg_baseline_path_matches_pydicom() -> None:
         assert np.abs(fast.astype(int) - reference.astype(int)).max() <= 4  # chroma upsampling only
     rgb = dicom.read(data("SC_rgb_rle.dcm"))  # not JPEG: the generic path
     assert dicom._pillow_frame(rgb, 0, 1) is None
+
+
+def _streamed(raw: bytes, cuts: list[int]) -> dicom.DicomInfo:
+    parser = dicom.StreamParser()
+    for start, end in zip([0, *cuts], [*cuts, len(raw)], strict=True):
+        parser.feed(raw[start:end])
+    return parser.finish()
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_a_file_read_in_chunks_parses_as_a_whole_and_truncation_is_caught(name: str) -> None:
+    raw = data(name)
+    whole = dicom.parse(raw)
+    pixels = raw.find(b"\xe0\x7f\x10\x00")
+    for cut in [*range(133, len(raw), max(211, len(raw) // 40)), *range(pixels - 16, pixels + 16)]:  # and near pixels
+        assert _streamed(raw, [cut]) == whole, cut
+    assert _streamed(raw, list(range(97, len(raw), 97))) == whole
+    for end in [*range(len(raw) - 12, len(raw)), len(raw) // 2, pixels + 5, pixels + 13, 300]:
+        with pytest.raises((dicom.BadDicom, dicom.NotDicom)):
+            _streamed(raw[:end], list(range(4096, end, 4096)))
+
+
+def test_a_file_read_in_chunks_must_be_dicom() -> None:
+    with pytest.raises(dicom.NotDicom):
+        _streamed(b"%PDF-1.7\n" + b"x" * 400, [200])

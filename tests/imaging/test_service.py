@@ -208,7 +208,7 @@ def test_dataset_cache_is_bounded_by_count_and_size(monkeypatch) -> None:  # typ
 
     monkeypatch.setattr(get_settings(), "imaging_cache_instances", 2)
     monkeypatch.setattr(get_settings(), "imaging_cache_mb", 1)
-    cache = service._DatasetCache()
+    cache: service._Lru[pydicom.Dataset] = service._Lru(service._dataset_limits)
     a, b, c = (pydicom.Dataset() for _ in range(3))
     cache.put("a", a, 100)
     cache.put("b", b, 100)
@@ -219,3 +219,45 @@ def test_dataset_cache_is_bounded_by_count_and_size(monkeypatch) -> None:  # typ
     assert cache.get("big") is None and cache.get("c") is c
     cache.put("d", pydicom.Dataset(), 1024 * 1024 - 150)  # pushes the total over 1 MB: oldest go
     assert cache.get("a") is None
+
+
+def _big_multiframe(frames: int) -> bytes:
+    """An uncompressed multi-frame image of about ``frames`` × 1 MB (a long cine loop)."""
+    ds = pydicom.dcmread(io.BytesIO(data("MR_small.dcm")))
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 512, 1024, frames
+    ds.PixelData = np.arange(512 * 1024 * frames, dtype=np.uint16).tobytes()
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+async def test_a_large_stored_file_is_indexed_as_a_stream(db, world, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    import tracemalloc
+
+    me = await subject_of(db, world.spoke_clinician)
+    raw = _big_multiframe(40)  # 40 MB
+    stored = await files.store_bytes(db, me, patient_id=world.patient_a.id, data=raw, filename="cine.dcm",
+                                     allowed_kinds=frozenset({"dicom"}))
+    del raw
+    tracemalloc.start()
+    try:
+        got = await service.ingest_file(db, me, file_id=stored.id)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got.created and got.instance.number_of_frames == 40 and got.instance.rows == 512
+    assert peak < 8 * 1024 * 1024, peak  # the header and a few chunks, never the whole file
+    await db.rollback()
+
+
+async def test_a_truncated_stored_file_is_refused_when_indexed(db, world, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await subject_of(db, world.spoke_clinician)
+    for name in ("CT_small.dcm", ULTRASOUND):
+        raw = data(name)
+        stored = await files.store_bytes(db, me, patient_id=world.patient_a.id, data=raw[:-1000],
+                                         filename=name, allowed_kinds=frozenset({"dicom"}))
+        with pytest.raises(dicom.BadDicom):
+            await service.ingest_file(db, me, file_id=stored.id)
+    await db.rollback()

@@ -9,8 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from telebridge.files import service as files
 from telebridge.identity.deps import ApiSubject, Db
-from telebridge.imaging import service
+from telebridge.imaging import dicom, service
 from telebridge.imaging.schemas import (
     IngestOut,
     InstanceOut,
@@ -22,6 +23,8 @@ from telebridge.imaging.schemas import (
     StudyDetail,
     StudyOut,
     TeachingCopyOut,
+    ViewerInstanceOut,
+    ViewerSeriesOut,
 )
 from telebridge.kit.errors import TooLarge
 from telebridge.kit.i18n import N_, gettext
@@ -85,6 +88,27 @@ def study_detail(tree: service.StudyTree) -> StudyDetail:
 @router.get("/studies/{study_id}", response_model=StudyDetail)
 async def read_study(study_id: uuid.UUID, subject: ApiSubject, db: Db) -> StudyDetail:
     return study_detail(await service.study_tree(db, subject, study_id=study_id))
+
+
+ORIGINAL_ACCEPT = "application/dicom"
+DECOMPRESSED_ACCEPT = f'multipart/related; type="application/dicom"; transfer-syntax={dicom.EXPLICIT_LE}'
+
+
+@router.get("/studies/{study_id}/series/{series_id}/viewer", response_model=ViewerSeriesOut)
+async def viewer_series(study_id: uuid.UUID, series_id: uuid.UUID, subject: ApiSubject, db: Db) -> ViewerSeriesOut:
+    """The browser viewer's sources: short-lived signed links to the untouched originals or, for a
+    syntax the viewer cannot decode (JPEG-LS), WADO-RS with a decompressed transfer syntax."""
+    got = await service.viewer_series(db, subject, study_id=study_id, series_id=series_id)
+    if got.decompress:
+        base = f"/dicomweb/studies/{got.study.study_uid}/series/{got.series.series_uid}/instances/"
+        urls = [base + i.sop_uid for i in got.instances]
+    else:
+        urls = [files.signed_url(i.file_id, subject.user_id, what="content") for i in got.instances]
+    accept = DECOMPRESSED_ACCEPT if got.decompress else ORIGINAL_ACCEPT
+    return ViewerSeriesOut(series_uid=got.series.series_uid, modality=got.series.modality,
+                           decompressed=got.decompress, accept=accept,
+                           instances=[ViewerInstanceOut(sop_uid=i.sop_uid, frames=i.number_of_frames, url=url)
+                                      for i, url in zip(got.instances, urls, strict=True)])
 
 
 @router.post("/studies/{study_id}/push", response_model=PushOut)

@@ -7,8 +7,10 @@ that is not DICOM Part 10 is refused with 415, a truncated or undecodable one wi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+import pydicom.filereader
 import pydicom.pixels
 from PIL import Image
 from pydicom.dataelem import RawDataElement
@@ -133,21 +136,22 @@ def _short_element(ds: Dataset) -> bool:
     return False
 
 
-def _check_pixel_length(ds: Dataset) -> None:
-    """An image whose pixel data went missing or is short was cut off in transit."""
+def _check_pixel_length(ds: Dataset, length: int | None = None) -> None:
+    """An image whose pixel data went missing or is short was cut off in transit (``length``: of
+    the pixel data when ``ds`` was read without it)."""
     if "Rows" not in ds or "Columns" not in ds:
         sop_class = ds.get("SOPClassUID")
         if sop_class is not None and "Image Storage" in UID(str(sop_class)).name:
             raise BadDicom(TRUNCATED)  # an image object that ended before its image
         return
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    if length is None and "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise BadDicom(TRUNCATED)
-    if "PixelData" in ds and not ds.file_meta.TransferSyntaxUID.is_compressed:
+    if (length is not None or "PixelData" in ds) and not ds.file_meta.TransferSyntaxUID.is_compressed:
         bits = int(ds.get("BitsAllocated", 8))
         expected = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * _frames(ds) * bits // 8
         if ds.get("PhotometricInterpretation") == "YBR_FULL_422":
             expected = expected * 2 // 3
-        if len(ds.PixelData) < expected:
+        if (len(ds.PixelData) if length is None else length) < expected:
             raise BadDicom(TRUNCATED)
 
 
@@ -185,6 +189,94 @@ def info_of(ds: Dataset) -> DicomInfo:
 def parse(data: bytes) -> DicomInfo:
     """Index fields of DICOM bytes, after checking the file is whole."""
     return info_of(read(data))
+
+
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0: end of encapsulated pixel data
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
+
+
+class StreamParser:
+    """:func:`parse` for a file read in chunks (a stored file of several GB): only the header (the
+    elements before Pixel Data) and the last bytes are kept in memory. The pixel data is checked
+    against its declared length, or, encapsulated, for its closing delimiter."""
+
+    TAIL = 64 * 1024
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._header: tuple[FileDataset, int] | None = None  # the dataset, where Pixel Data starts
+        self._after = 0  # bytes after the head
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> None:
+        if self._header is not None:
+            self._after += len(chunk)
+            self._tail = (self._tail + chunk)[-self.TAIL:]
+            return
+        self._head += chunk
+        if len(self._head) >= 132 and self._head[128:132] != b"DICM":
+            raise NotDicom(NOT_DICOM)
+        if b"\xe0\x7f\x10\x00" in self._head or b"\x7f\xe0\x00\x10" in self._head:
+            self._try_header()
+
+    def _try_header(self) -> None:
+        fp = io.BytesIO(self._head)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+        except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, NotImplementedError, OverflowError,
+                struct.error):
+            return  # an incomplete header: wait for more bytes
+        at = fp.tell()
+        tag = b"\xe0\x7f\x10\x00" if ds.original_encoding[1] else b"\x7f\xe0\x00\x10"
+        if len(self._head) >= at + 12 and self._head[at:at + 4] == tag:  # with the element's length
+            self._header = (ds, at)
+            self._tail = bytes(self._head[-self.TAIL:])
+
+    def finish(self) -> DicomInfo:
+        if self._header is None:  # no pixel data (or not DICOM): small enough to parse whole
+            return parse(bytes(self._head))
+        ds, at = self._header
+        head = bytes(self._head[:at])
+        read(head, stop_before_pixels=True)  # the header's own checks (short elements, end of file)
+        implicit, little = ds.original_encoding
+        order = "little" if little else "big"
+        vr = bytes(self._head[at + 4:at + 6])
+        if implicit or vr not in _LONG_VRS:
+            start, size = at + 8, self._head[at + 4:at + 8] if implicit else self._head[at + 6:at + 8]
+        else:
+            start, size = at + 12, self._head[at + 8:at + 12]
+        total = len(self._head) + self._after
+        if len(size) not in (2, 4) or total < start:
+            raise BadDicom(TRUNCATED)
+        length = int.from_bytes(size, order)
+        if length == 0xFFFFFFFF:
+            end = self._tail.rfind(_SEQUENCE_END, max(0, start - (total - len(self._tail))))  # not a header's
+            if end < 0:
+                raise BadDicom(TRUNCATED)
+            trailing = self._tail[end + len(_SEQUENCE_END):]
+        else:
+            if start + length > total:
+                raise BadDicom(TRUNCATED)
+            _check_pixel_length(ds, length)
+            trailing = self._tail[len(self._tail) - (total - start - length):] if total - start - length else b""
+        _check_trailing(trailing, implicit, little)
+        return dataclasses.replace(info_of(ds), has_pixels=True)
+
+
+def _check_trailing(data: bytes, implicit: bool, little: bool) -> None:
+    """Elements after the pixel data (padding, usually) must be whole too."""
+    if not data:
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            rest = pydicom.filereader.read_dataset(io.BytesIO(data), implicit, little)
+        except (EOFError, ValueError, KeyError, TypeError, NotImplementedError, OverflowError, MemoryError):
+            raise BadDicom(TRUNCATED) from None
+    if any("End of file reached" in str(w.message) for w in caught) or _short_element(rest):
+        raise BadDicom(TRUNCATED)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -301,6 +393,58 @@ def render(data: bytes, frame: int = 1, **kwargs: Any) -> bytes:
     return render_frame(read(data), frame, **kwargs)
 
 
+# --------------------------------------------------------------------------- bulk data (WADO-RS metadata)
+
+NO_BULK = N_("This image has no such bulk data element.")
+
+
+def bulk_parts(ds: Dataset, tag: int) -> tuple[list[bytes], str]:
+    """The value of a binary element the metadata referred to by BulkDataURI, as (parts, media type).
+    Compressed pixel data comes as one part per frame, in its transfer syntax."""
+    elem = ds.get(tag) if tag in ds else next((e for e in ds.iterall() if e.tag == tag), None)
+    if elem is None or not isinstance(elem.value, bytes):
+        raise NotFound(NO_BULK)
+    syntax = ds.file_meta.TransferSyntaxUID
+    if tag == 0x7FE00010 and syntax.is_compressed:
+        count = _frames(ds)
+        return [get_frame(elem.value, i, number_of_frames=count) for i in range(count)], \
+            f"application/octet-stream; transfer-syntax={syntax}"
+    return [elem.value], "application/octet-stream"
+
+
+# --------------------------------------------------------------------------- for the browser viewer
+
+# Transfer syntaxes the browser viewer (dwv 0.36) decodes itself, in its web workers: the
+# uncompressed ones, JPEG baseline/extended, JPEG lossless, JPEG 2000 and RLE. Anything else
+# (JPEG-LS, deflate, HTJ2K, …) is sent to it decompressed (:func:`decompressed`).
+VIEWER_SYNTAXES = frozenset({
+    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
+})
+EXPLICIT_LE = str(pydicom.uid.ExplicitVRLittleEndian)
+
+
+def decompressed(ds: Dataset) -> bytes:
+    """A copy of the instance in Explicit VR Little Endian with its pixels decoded (colour as
+    RGB), the same SOP Instance UID: a lossless change of transfer syntax (PS3.18 8.7.3.5)."""
+    copy = pydicom.dcmread(io.BytesIO(_saved(ds)))
+    if copy.file_meta.TransferSyntaxUID.is_compressed:
+        try:
+            copy.decompress(generate_instance_uid=False)
+        except (ValueError, RuntimeError, NotImplementedError, TypeError, KeyError) as exc:
+            raise BadDicom(UNDECODABLE, reason=type(exc).__name__) from None
+    else:
+        copy.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    return _saved(copy)
+
+
+def _saved(ds: Dataset) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
 # --------------------------------------------------------------------------- de-identification
 
 # PS3.15 Annex E, Basic Application Level Confidentiality Profile (Table E.1-1), by action:
@@ -414,8 +558,6 @@ def deidentify(data: bytes, *, salt: str, label: str = "TEACHING") -> Deidentifi
                     "PrivateInformationCreatorUID", "PrivateInformation"):
         if keyword in ds.file_meta:
             delattr(ds.file_meta, keyword)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return Deidentified(data=out.getvalue(), filename=f"{label.lower()}-{ds.SOPInstanceUID}.dcm",
+    return Deidentified(data=_saved(ds), filename=f"{label.lower()}-{ds.SOPInstanceUID}.dcm",
                         study_uid=str(ds.StudyInstanceUID), series_uid=str(ds.SeriesInstanceUID),
                         sop_uid=str(ds.SOPInstanceUID), warnings=notes)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydicom.dataelem import DataElement
 
@@ -160,39 +160,57 @@ async def qido_instances(study_uid: str, series_uid: str, request: Request, subj
 
 # --------------------------------------------------------------------------- WADO-RS
 
-def _multipart(parts: list[bytes]) -> Response:
-    body, content_type = multipart.encode(parts)
+def _transfer_syntax(request: Request) -> str | None:
+    """The transfer syntax asked for in Accept (PS3.18 8.7.3.5), None for the originals."""
+    for item in request.headers.get("accept", "").split(","):
+        main, found = multipart.params(item)
+        if main == "application/dicom" or (main == "multipart/related" and
+                                           found.get("type", "application/dicom").lower() == "application/dicom"):
+            if found.get("transfer-syntax"):
+                return found["transfer-syntax"]
+    return None
+
+
+def _multipart(parts: list[bytes], transfer_syntax: str | None) -> Response:
+    part_type = "application/dicom"
+    if transfer_syntax and transfer_syntax != "*":
+        part_type += f"; transfer-syntax={transfer_syntax}"
+    body, content_type = multipart.encode(parts, part_type)
     return Response(body, media_type=content_type.split(";")[0], headers={"content-type": content_type})
 
 
-async def _originals(db: Db, subject: ApiSubject, tree: service.StudyTree, series_uid: str | None) -> list[bytes]:
-    out = []
-    for series, instances in tree.series:
-        if series_uid and series.series_uid != series_uid:
-            continue
-        for i in instances:
-            located = await service.locate(db, subject, study_uid=tree.study.study_uid, series_uid=series.series_uid,
-                                           sop_uid=i.sop_uid)
-            out.append(await service.instance_bytes(db, subject, located))
-    if not out:
+async def _retrieve(request: Request, db: Db, subject: ApiSubject, study_uid: str, series_uid: str | None = None,
+                    sop_uid: str | None = None) -> Response:
+    """WADO-RS: the instances of a study, a series or one instance, as stored or decompressed."""
+    syntax = _transfer_syntax(request)
+    if sop_uid is not None:
+        located = [await service.locate(db, subject, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)]
+    else:
+        tree = await _study_tree(db, subject, study_uid)
+        located = [await service.locate(db, subject, study_uid=study_uid, series_uid=series.series_uid,
+                                        sop_uid=i.sop_uid)
+                   for series, instances in tree.series if not series_uid or series.series_uid == series_uid
+                   for i in instances]
+    if not located:
         raise service.NotFound(service.NO_INSTANCE)
-    return out
+    parts = [await service.instance_bytes(db, subject, one, transfer_syntax=syntax) for one in located]
+    return _multipart(parts, syntax)
 
 
 @router.get("/studies/{study_uid}")
-async def wado_study(study_uid: str, subject: ApiSubject, db: Db) -> Response:
-    return _multipart(await _originals(db, subject, await _study_tree(db, subject, study_uid), None))
+async def wado_study(study_uid: str, request: Request, subject: ApiSubject, db: Db) -> Response:
+    return await _retrieve(request, db, subject, study_uid)
 
 
 @router.get("/studies/{study_uid}/series/{series_uid}")
-async def wado_series(study_uid: str, series_uid: str, subject: ApiSubject, db: Db) -> Response:
-    return _multipart(await _originals(db, subject, await _study_tree(db, subject, study_uid), series_uid))
+async def wado_series(study_uid: str, series_uid: str, request: Request, subject: ApiSubject, db: Db) -> Response:
+    return await _retrieve(request, db, subject, study_uid, series_uid)
 
 
 @router.get("/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}")
-async def wado_instance(study_uid: str, series_uid: str, sop_uid: str, subject: ApiSubject, db: Db) -> Response:
-    located = await service.locate(db, subject, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)
-    return _multipart([await service.instance_bytes(db, subject, located)])
+async def wado_instance(study_uid: str, series_uid: str, sop_uid: str, request: Request, subject: ApiSubject,
+                        db: Db) -> Response:
+    return await _retrieve(request, db, subject, study_uid, series_uid, sop_uid)
 
 
 async def _metadata(request: Request, db: Db, subject: ApiSubject, located: service.Located) -> dict[str, Any]:
@@ -225,6 +243,16 @@ async def wado_instance_metadata(study_uid: str, series_uid: str, sop_uid: str, 
     return _json([await _metadata(request, db, subject, located)])
 
 
+@router.get("/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/bulk/{tag}")
+async def bulk_data(study_uid: str, series_uid: str, sop_uid: str, subject: ApiSubject, db: Db,
+                    tag: Annotated[str, Path(pattern="^[0-9A-Fa-f]{8}$")]) -> Response:
+    """The BulkDataURI of an instance's metadata: the element's value (multipart/related)."""
+    located = await service.locate(db, subject, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)
+    parts, part_type = await service.bulk_data(db, subject, located, tag=int(tag, 16))
+    body, content_type = multipart.encode(parts, part_type)
+    return Response(body, media_type="multipart/related", headers={"content-type": content_type})
+
+
 def _window(value: str | None) -> dicom.Window | None:
     if not value:
         return None
@@ -251,8 +279,13 @@ async def rendered_frame(study_uid: str, series_uid: str, sop_uid: str, frame: i
                          format: Annotated[str | None, Query(pattern="^(png|jpeg)$")] = None) -> Response:
     located = await service.locate(db, subject, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)
     fmt = _format(request, format)
-    image = await service.render(db, subject, located, frame=frame, fmt=fmt, window=_window(window), quality=quality)
-    return Response(image, media_type=dicom.RENDER_FORMATS[fmt])
+    got = await service.rendered(db, subject, located, frame=frame, fmt=fmt, window=_window(window), quality=quality,
+                                 if_none_match=request.headers.get("if-none-match"))
+    # The browser may keep a frame but must ask again (each use is checked and audited): 304 then.
+    headers = {"etag": got.etag, "cache-control": "private, no-cache", "vary": "accept, authorization, cookie"}
+    if got.data is None:
+        return Response(status_code=304, headers=headers)
+    return Response(got.data, media_type=dicom.RENDER_FORMATS[fmt], headers=headers)
 
 
 @router.get("/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/rendered")

@@ -21,7 +21,8 @@ def params(content_type: str) -> tuple[str, dict[str, str]]:
 
 
 def encode(parts: list[bytes], part_type: str = "application/dicom") -> tuple[bytes, str]:
-    """(body, Content-Type header) of a multipart/related message of ``parts``."""
+    """(body, Content-Type header) of a multipart/related message of ``parts``; ``part_type`` may carry
+    parameters (``application/dicom; transfer-syntax=…``): the message's ``type`` is its media type."""
     boundary = uuid.uuid4().hex
     chunks: list[bytes] = []
     for part in parts:
@@ -29,7 +30,7 @@ def encode(parts: list[bytes], part_type: str = "application/dicom") -> tuple[by
         chunks.append(part)
         chunks.append(b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode("ascii"))
-    return b"".join(chunks), f'multipart/related; type="{part_type}"; boundary={boundary}'
+    return b"".join(chunks), f'multipart/related; type="{part_type.split(";")[0].strip()}"; boundary={boundary}'
 
 
 def decode(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,11 +96,16 @@ async def get_instance(db: AsyncSession, instance_id: uuid.UUID) -> tuple[Imagin
     return None if row is None else (row[0], row[1], row[2])
 
 
+class FileRef(NamedTuple):
+    id: uuid.UUID
+    sha256: str
+
+
 async def find_instance(db: AsyncSession, subject: Subject, study_uid: str, series_uid: str | None, sop_uid: str
-                        ) -> tuple[ImagingInstance, ImagingSeries, ImagingStudy, ClinicalFile] | None:
-    """An instance (with its file, unless destroyed) by its UIDs among the studies the subject may read.
-    One query: frame rendering calls this once per frame."""
-    stmt = (select(ImagingInstance, ImagingSeries, ImagingStudy, ClinicalFile)
+                        ) -> tuple[ImagingInstance, ImagingSeries, ImagingStudy, FileRef] | None:
+    """An instance (with its file's id and hash, unless destroyed) by its UIDs among the studies the
+    subject may read. One query: frame rendering calls this once per frame."""
+    stmt = (select(ImagingInstance, ImagingSeries, ImagingStudy, ClinicalFile.id, ClinicalFile.sha256)
             .join(ImagingSeries, ImagingSeries.id == ImagingInstance.series_id)
             .join(ImagingStudy, ImagingStudy.id == ImagingSeries.study_id)
             .join(ClinicalFile, ClinicalFile.id == ImagingInstance.file_id)
@@ -109,7 +115,7 @@ async def find_instance(db: AsyncSession, subject: Subject, study_uid: str, seri
     if series_uid:
         stmt = stmt.where(ImagingSeries.series_uid == series_uid)
     row = (await db.execute(stmt.limit(1))).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if row is None else (row[0], row[1], row[2], FileRef(row[3], row[4]))
 
 
 async def counts(db: AsyncSession, study_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:

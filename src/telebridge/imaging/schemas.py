@@ -32,6 +32,22 @@ class SeriesOut(BaseModel):
     instances: list[InstanceOut] = []
 
 
+class ViewerInstanceOut(BaseModel):
+    sop_uid: str
+    frames: int
+    url: str
+
+
+class ViewerSeriesOut(BaseModel):
+    """The browser viewer's sources for one series: fetch each ``url`` with ``Accept: accept``."""
+
+    series_uid: str
+    modality: str | None
+    decompressed: bool
+    accept: str
+    instances: list[ViewerInstanceOut]
+
+
 class StudyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -6,10 +6,12 @@ every read and write is audited.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydicom.dataset import Dataset
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +23,7 @@ from telebridge.imaging import dicom, policy
 from telebridge.imaging import repository as repo
 from telebridge.imaging.dicomweb import DicomWebClient, tag_value
 from telebridge.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
-from telebridge.kit import audit
+from telebridge.kit import audit, crypto, storage
 from telebridge.kit.access import authorize
 from telebridge.kit.errors import BadInput, DomainError, Forbidden, NotFound
 from telebridge.kit.i18n import N_
@@ -34,6 +36,8 @@ INSTANCE = "imaging_instance"
 DICOM_ONLY = frozenset({"dicom"})
 CONTEXT_TYPES = frozenset({"patient", "consultation"})
 INLINE_RENDER_PIXELS = 320 * 256  # small frames (ultrasound cine) render on the event loop
+RENDERED_FRAMES = 4096  # at most this many rendered frames kept in memory
+RENDERER = "1"  # part of every rendered frame's ETag: bump when rendering changes its output
 NO_STUDY = N_("No such imaging study.")
 NO_INSTANCE = N_("No such image.")
 ADD_DENIED = N_("Only clinicians caring for this patient may add images to the record.")
@@ -42,6 +46,15 @@ PUSH_DENIED = N_("Only clinicians of a facility caring for this patient may send
 WRONG_CONSULTATION = N_("This consultation is about another patient.")
 WRONG_STUDY = N_("The image archive sent images of another study; nothing was imported.")
 NOT_A_DICOM_FILE = N_("This file is not a DICOM image.")
+
+
+class SyntaxNotOffered(DomainError):
+    status = 406
+    code = "transfer_syntax_not_offered"
+
+
+SYNTAX_NOT_OFFERED = N_("This transfer syntax is not offered: ask for the original or for Explicit VR Little Endian "
+                        "(1.2.840.10008.1.2.1).")
 
 
 class PacsNotConfigured(DomainError):
@@ -57,34 +70,35 @@ class Ingested:
     created: bool
 
 
-# --------------------------------------------------------------------------- parsed-instance cache
+# --------------------------------------------------------------------------- caches
 
-class _DatasetCache:
-    """Parsed DICOM instances by content hash, so that playing a cine loop decodes each frame
-    without decrypting and parsing the whole file again. Holds no access decision: every use is
-    authorised and audited by the caller."""
+V = TypeVar("V")
 
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, tuple[Dataset, int]] = OrderedDict()
+
+class _Lru(Generic[V]):
+    """Least recently used values, bounded by count and by size in bytes (limits read at each
+    put). Holds no access decision: every use is authorised and audited by the caller."""
+
+    def __init__(self, limits: Callable[[], tuple[int, int]]) -> None:
+        self._limits = limits
+        self._items: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self._bytes = 0
 
-    def get(self, key: str) -> Dataset | None:
+    def get(self, key: Hashable) -> V | None:
         found = self._items.get(key)
         if found is None:
             return None
         self._items.move_to_end(key)
         return found[0]
 
-    def put(self, key: str, ds: Dataset, size: int) -> None:
-        """Keep at most ``imaging_cache_instances`` instances and ``imaging_cache_mb`` of files."""
-        settings = get_settings()
-        if size > settings.imaging_cache_mb * 1024 * 1024 or key in self._items:
+    def put(self, key: Hashable, value: V, size: int) -> None:
+        count, budget = self._limits()
+        if size > budget or key in self._items:
             return
-        self._items[key] = (ds, size)
+        self._items[key] = (value, size)
         self._bytes += size
-        while len(self._items) > max(1, settings.imaging_cache_instances) or \
-                self._bytes > settings.imaging_cache_mb * 1024 * 1024:
-            _key, (_ds, old) = self._items.popitem(last=False)
+        while len(self._items) > max(1, count) or self._bytes > budget:
+            _key, (_value, old) = self._items.popitem(last=False)
             self._bytes -= old
 
     def clear(self) -> None:
@@ -92,7 +106,26 @@ class _DatasetCache:
         self._bytes = 0
 
 
-datasets = _DatasetCache()
+def _dataset_limits() -> tuple[int, int]:
+    """``imaging_cache_instances`` parsed instances, ``imaging_cache_mb`` of their files."""
+    settings = get_settings()
+    return settings.imaging_cache_instances, settings.imaging_cache_mb * 1024 * 1024
+
+
+def _frame_limits() -> tuple[int, int]:
+    """Rendered frames (a few kB to a few hundred kB each): a quarter of the imaging budget."""
+    return RENDERED_FRAMES, get_settings().imaging_cache_mb * 1024 * 1024 // 4
+
+
+# Parsed instances by content hash: playing a cine loop decodes each frame without decrypting and
+# parsing the whole file again. Rendered frames by content hash and rendering parameters.
+datasets: _Lru[Dataset] = _Lru(_dataset_limits)
+frames: _Lru[bytes] = _Lru(_frame_limits)
+
+
+def clear_caches() -> None:
+    datasets.clear()
+    frames.clear()
 
 
 # --------------------------------------------------------------------------- ingest
@@ -173,14 +206,25 @@ async def ingest(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, d
 
 
 async def ingest_file(db: AsyncSession, subject: Subject, *, file_id: uuid.UUID) -> Ingested:
-    """Index a DICOM file already stored by the files domain (e.g. a resumable browser upload)."""
-    file, data = await files.read_bytes(db, subject, file_id=file_id)
-    if file.kind != "dicom":
-        raise dicom.NotDicom(NOT_A_DICOM_FILE)
-    info = dicom.parse(data)
+    """Index a DICOM file already stored by the files domain (e.g. a resumable browser upload of
+    several GB): the file is read as a stream, only its header held in memory."""
+    file, chunks = await files.open_content(db, subject, file_id=file_id)
+    parser = dicom.StreamParser()
     ctype = file.context_type if file.context_type in CONTEXT_TYPES else None
     cid = file.context_id if ctype else None
-    await may_add(db, subject, file.patient_id, ctype, cid)
+    try:
+        if file.kind != "dicom":
+            raise dicom.NotDicom(NOT_A_DICOM_FILE)
+        await may_add(db, subject, file.patient_id, ctype, cid)  # before reading gigabytes
+        async for chunk in chunks:
+            parser.feed(chunk)
+    except crypto.IntegrityError:
+        raise files.Damaged(files.DAMAGED) from None
+    except (storage.ObjectMissing, storage.StorageUnavailable):
+        raise files.StorageDown(files.STORAGE_DOWN) from None
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    info = parser.finish()
     return await _index(db, subject, patient_id=file.patient_id, info=info, file=file, data=None,
                         filename=file.filename, context_type=ctype, context_id=cid, source="upload")
 
@@ -259,7 +303,7 @@ class Located:
     instance: ImagingInstance
     series: ImagingSeries
     study: ImagingStudy
-    file: ClinicalFile
+    file: repo.FileRef  # the clinical file holding the original: its id and content hash
     basis: ReadBasis
 
 
@@ -284,13 +328,47 @@ async def locate_by_id(db: AsyncSession, subject: Subject, *, instance_id: uuid.
     instance, series, study = found
     await _readable_patient(db, subject, study.patient_id, object_type=INSTANCE, object_id=instance.id)
     file, basis = await files.readable(db, subject, instance.file_id)
-    return Located(instance, series, study, file, basis)
+    return Located(instance, series, study, repo.FileRef(file.id, file.sha256), basis)
 
 
-async def instance_bytes(db: AsyncSession, subject: Subject, located: Located) -> bytes:
-    """The untouched original (integrity checked; the files domain audits the read)."""
-    _file, data = await files.read_bytes(db, subject, file_id=located.file.id)
-    return data
+async def instance_bytes(db: AsyncSession, subject: Subject, located: Located, *,
+                         transfer_syntax: str | None = None) -> bytes:
+    """The untouched original (integrity checked; the files domain audits the read) or, when
+    ``transfer_syntax`` asks for Explicit VR Little Endian, a decompressed copy (audited here)."""
+    if transfer_syntax in (None, "*", located.instance.transfer_syntax_uid):
+        _file, data = await files.read_bytes(db, subject, file_id=located.file.id)
+        return data
+    if transfer_syntax != dicom.EXPLICIT_LE:
+        raise SyntaxNotOffered(SYNTAX_NOT_OFFERED)
+    ds = await dataset(db, subject, located, action="read", detail={"transfer_syntax": transfer_syntax})
+    return await asyncio.to_thread(dicom.decompressed, ds)
+
+
+async def bulk_data(db: AsyncSession, subject: Subject, located: Located, *, tag: int) -> tuple[list[bytes], str]:
+    """A bulk data element of the instance (WADO-RS BulkDataURI); the read is audited."""
+    ds = await dataset(db, subject, located, action="read", detail={"bulk": f"{tag:08X}"})
+    return dicom.bulk_parts(ds, tag)
+
+
+@dataclass
+class ViewerSeries:
+    """What the browser viewer loads for one series: its instances, either the untouched
+    originals (the viewer decodes every syntax they use) or decompressed copies."""
+
+    study: ImagingStudy
+    series: ImagingSeries
+    instances: list[ImagingInstance]
+    decompress: bool
+
+
+async def viewer_series(db: AsyncSession, subject: Subject, *, study_id: uuid.UUID,
+                        series_id: uuid.UUID) -> ViewerSeries:
+    tree = await study_tree(db, subject, study_id=study_id)  # the read is audited there
+    for series, instances in tree.series:
+        if series.id == series_id and instances:
+            decompress = any(i.transfer_syntax_uid not in dicom.VIEWER_SYNTAXES for i in instances)
+            return ViewerSeries(tree.study, series, instances, decompress)
+    raise NotFound(NO_INSTANCE)
 
 
 async def dataset(db: AsyncSession, subject: Subject, located: Located, *, action: str,
@@ -301,22 +379,53 @@ async def dataset(db: AsyncSession, subject: Subject, located: Located, *, actio
         data = await instance_bytes(db, subject, located)
         ds = await asyncio.to_thread(dicom.read, data)
         datasets.put(located.file.sha256, ds, len(data))
+    _audit_use(db, subject, located, action=action, detail=detail)
+    return ds
+
+
+def _audit_use(db: AsyncSession, subject: Subject, located: Located, *, action: str,
+               detail: dict[str, Any] | None) -> None:
     audit.record(db, subject, action=action, object_type=INSTANCE, object_id=located.instance.id,
                  patient_id=located.study.patient_id, break_glass=located.basis == ReadBasis.BREAK_GLASS,
                  detail=detail)
-    return ds
+
+
+@dataclass(frozen=True)
+class Rendered:
+    etag: str  # strong validator: the same file, frame and parameters render the same bytes
+    data: bytes | None  # None when the caller's copy (If-None-Match) is current
+
+
+async def rendered(db: AsyncSession, subject: Subject, located: Located, *, frame: int, fmt: str = "jpeg",
+                   window: dicom.Window | None = None, quality: int = 90,
+                   if_none_match: str | None = None) -> Rendered:
+    """One frame rendered (or from the cache, or not at all when the caller has it: ``if_none_match``);
+    the use is audited in every case."""
+    count = located.instance.number_of_frames
+    if not 1 <= frame <= count:
+        raise NotFound(dicom.NO_FRAME, frame=frame, frames=count)
+    key = (located.file.sha256, frame, fmt, window, quality if fmt == "jpeg" else None)
+    etag = '"' + hashlib.sha256(repr((RENDERER, *key)).encode()).hexdigest()[:32] + '"'
+    current = etag in (if_none_match or "")
+    data = None if current else frames.get(key)
+    if current or data is not None:
+        _audit_use(db, subject, located, action="render", detail={"frame": frame})
+        return Rendered(etag, data)
+    ds = await dataset(db, subject, located, action="render", detail={"frame": frame})
+    pixels = (located.instance.rows or 0) * (located.instance.columns or 0)
+    if 0 < pixels <= INLINE_RENDER_PIXELS:  # about a millisecond: cheaper than a thread hand-off
+        data = dicom.render_frame(ds, frame, fmt=fmt, window=window, quality=quality)
+    else:
+        data = await asyncio.to_thread(dicom.render_frame, ds, frame, fmt=fmt, window=window, quality=quality)
+    frames.put(key, data, len(data))
+    return Rendered(etag, data)
 
 
 async def render(db: AsyncSession, subject: Subject, located: Located, *, frame: int, fmt: str = "jpeg",
                  window: dicom.Window | None = None, quality: int = 90) -> bytes:
-    frames = located.instance.number_of_frames
-    if not 1 <= frame <= frames:
-        raise NotFound(dicom.NO_FRAME, frame=frame, frames=frames)
-    ds = await dataset(db, subject, located, action="render", detail={"frame": frame})
-    pixels = (located.instance.rows or 0) * (located.instance.columns or 0)
-    if 0 < pixels <= INLINE_RENDER_PIXELS:  # about a millisecond: cheaper than a thread hand-off
-        return dicom.render_frame(ds, frame, fmt=fmt, window=window, quality=quality)
-    return await asyncio.to_thread(dicom.render_frame, ds, frame, fmt=fmt, window=window, quality=quality)
+    got = await rendered(db, subject, located, frame=frame, fmt=fmt, window=window, quality=quality)
+    assert got.data is not None
+    return got.data
 
 
 async def teaching_copy(db: AsyncSession, subject: Subject, *, instance_id: uuid.UUID,

@@ -1,278 +1,265 @@
-// The DICOM viewer island: frames are rendered by Telebridge's DICOMweb service
-// (/dicomweb/.../frames/{n}/rendered), so a weak link carries small JPEGs, not whole DICOM files.
-// Tools: pan, window/level (drag or typed, re-rendered on the server), zoom, a length
-// measurement in millimetres (PixelSpacing, ImagerPixelSpacing or the ultrasound region), cine.
-(function () {
-  "use strict";
-  var root = document.getElementById("viewer");
-  if (!root) return;
-  var canvas = document.getElementById("viewer-canvas");
-  var ctx = canvas.getContext("2d");
-  var status = document.getElementById("viewer-status");
-  var measureOut = document.getElementById("viewer-measure");
-  var slider = root.querySelector('input[name="frame"]');
-  var wcInput = root.querySelector('input[name="wc"]');
-  var wwInput = root.querySelector('input[name="ww"]');
-  var playButton = root.querySelector('[data-action="play"]');
-  var base = root.dataset.base;
+// The DICOM viewer: dwv (npm `dwv`, bundled with its dependencies into one ES module by
+// `make vendor`; its decoders run in web workers from /static/vendor/dwv/assets/workers).
+// It loads the DICOM files themselves: the untouched originals through short-lived signed links,
+// or (JPEG-LS and other syntaxes dwv cannot decode) decompressed copies through WADO-RS.
+// Tools: pan/zoom, window/level (drag, presets or typed), a length in millimetres (PixelSpacing,
+// ImagerPixelSpacing or the ultrasound region calibration), cine playback at a chosen rate.
+import { App, AppOptions, Index, ToolConfig, ViewConfig, WindowLevel } from "/static/vendor/dwv/dwv.js";
 
-  var st = {
-    inst: null, items: [], frames: 1, frame: 1, images: {}, loaded: 0, generation: 0,
-    window: null, zoom: 1, panX: 0, panY: 0, tool: "pan",
-    spacing: null, frameMs: 33, playing: false, timer: null, measure: null, drag: null
-  };
+const root = document.getElementById("viewer");
+const stage = document.getElementById("viewer-stage");
+const status = document.getElementById("viewer-status");
+const measureOut = document.getElementById("viewer-measure");
+const warning = document.getElementById("viewer-burnt-in");
+const progress = document.getElementById("viewer-progress");
+const slider = root.querySelector('input[name="frame"]');
+const fpsInput = root.querySelector('input[name="fps"]');
+const wcInput = root.querySelector('input[name="wc"]');
+const wwInput = root.querySelector('input[name="ww"]');
+const presetSelect = root.querySelector('select[name="preset"]');
+const playButton = root.querySelector('[data-action="play"]');
+const presetNames = JSON.parse(root.dataset.presets || "{}");
 
-  function fmt(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (_m, k) { return values[k]; });
-  }
+const st = { dataId: null, frames: 1, dim: 2, timer: null, tool: "ZoomAndPan", regionMm: null, generation: 0 };
 
-  function first(meta, tag) {
-    var a = meta[tag];
-    return a && a.Value && a.Value.length ? a.Value : null;
-  }
+function fmt(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_m, k) => values[k]);
+}
 
-  function readMetadata(meta) {
-    var ps = first(meta, "00280030") || first(meta, "00181164");
-    st.spacing = ps ? [Number(ps[0]), Number(ps[1])] : null;
-    var regions = first(meta, "00186011");
-    if (!st.spacing && regions) {
-      var r = regions[0];
-      var dx = first(r, "0018602C"), dy = first(r, "0018602E"), unit = first(r, "00186024");
-      if (dx && dy && unit && Number(unit[0]) === 3) st.spacing = [Math.abs(dy[0]) * 10, Math.abs(dx[0]) * 10];
-    }
-    var ft = first(meta, "00181063"), rate = first(meta, "00180040");
-    st.frameMs = ft ? Number(ft[0]) : (rate ? 1000 / Number(rate[0]) : 33);
-    if (!(st.frameMs > 0)) st.frameMs = 33;
-    var wc = first(meta, "00281050"), ww = first(meta, "00281051");
-    wcInput.value = wc ? Number(wc[0]) : "";
-    wwInput.value = ww ? Number(ww[0]) : "";
-  }
+const app = new App();
+const options = new AppOptions({ "*": [new ViewConfig(stage.id)] });
+options.tools = { ZoomAndPan: new ToolConfig(), WindowLevel: new ToolConfig(), Draw: new ToolConfig(["Ruler"]) };
+app.init(options);
 
-  function frameUrl(n) {
-    var item = st.items[n - 1];  // the n-th picture of the stack: an image and one of its frames
-    var url = base + "/series/" + encodeURIComponent(st.inst.series) + "/instances/" +
-      encodeURIComponent(item.sop) + "/frames/" + item.frame + "/rendered?format=jpeg&quality=85";
-    if (st.window) url += "&window=" + encodeURIComponent(st.window[0] + "," + st.window[1]);
-    return url;
-  }
+function controller() {
+  const layer = st.dataId ? app.getViewLayersByDataId(st.dataId)[0] : undefined;
+  return layer ? layer.getViewController() : null;
+}
 
-  function loadFrame(n) {
-    var existing = st.images[n];
-    if (existing) return existing.promise;
-    var gen = st.generation;
-    var img = new Image();
-    var entry = { img: img, ready: false };
-    entry.promise = new Promise(function (resolve, reject) {
-      img.onload = function () {
-        if (gen !== st.generation) return;
-        entry.ready = true;
-        st.loaded += 1;
-        showStatus();
-        resolve(img);
-      };
-      img.onerror = function () { status.textContent = root.dataset.msgFailed; reject(new Error("frame")); };
-    });
-    st.images[n] = entry;
-    img.src = frameUrl(n);
-    return entry.promise;
-  }
+function value(meta, tag) {
+  const el = meta && meta[tag];
+  return el && el.value && el.value.length ? el.value[0] : undefined;
+}
 
-  function prefetch() {
-    // Frames one after another, so the first ones arrive first on a slow link.
-    var n = 1, gen = st.generation;
-    function next() {
-      if (gen !== st.generation || n > st.frames) return;
-      loadFrame(n++).then(next, next);
-    }
-    next();
+// ---- what the file says: frame rate, ultrasound calibration, de-identification
+function readMeta(meta) {
+  const frameTime = Number(value(meta, "00181063"));
+  const rate = Number(value(meta, "00082144") || value(meta, "00180040"));
+  const fps = frameTime > 0 ? 1000 / frameTime : rate > 0 ? rate : 10;
+  fpsInput.value = String(Math.min(60, Math.max(1, Math.round(fps))));
+  st.regionMm = null;
+  const region = value(meta, "00186011");
+  if (region && Number(value(region, "00186024")) === 3 && Number(value(region, "00186026")) === 3) {
+    // PhysicalDeltaX/Y in cm per pixel → mm per pixel.
+    st.regionMm = [Math.abs(Number(value(region, "0018602C"))) * 10, Math.abs(Number(value(region, "0018602E"))) * 10];
   }
+  const deidentified = String(value(meta, "00120062") || "").toUpperCase() === "YES";
+  warning.hidden = !(deidentified && String(value(meta, "00280301") || "").toUpperCase() !== "NO");
+}
 
-  function showStatus() {
-    var text = fmt(root.dataset.msgFrame, { n: st.frame, total: st.frames });
-    if (st.loaded < st.frames) text += " · " + fmt(root.dataset.msgLoading, { done: st.loaded, total: st.frames });
-    status.textContent = text;
-  }
+// ---- frames
+function currentFrame() {
+  const vc = controller();
+  return vc ? vc.getCurrentIndex().get(st.dim) + 1 : 1;
+}
 
-  function draw() {
-    var entry = st.images[st.frame];
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.fillStyle = "#000";
-    ctx.fillRect(0, 0, canvas.width, canvas.height);
-    if (entry && entry.ready) {
-      ctx.setTransform(st.zoom, 0, 0, st.zoom, st.panX, st.panY);
-      ctx.drawImage(entry.img, 0, 0);
-      canvas.dataset.frame = String(st.frame);
-    }
-    if (st.measure) {
-      var m = st.measure;
-      ctx.setTransform(st.zoom, 0, 0, st.zoom, st.panX, st.panY);
-      ctx.strokeStyle = "#ffdd00";
-      ctx.lineWidth = 2 / st.zoom;
-      ctx.beginPath();
-      ctx.moveTo(m.a[0], m.a[1]);
-      ctx.lineTo(m.b[0], m.b[1]);
-      ctx.stroke();
-    }
-    slider.value = String(st.frame);
-    showStatus();
-  }
+function showFrame(n) {
+  const vc = controller();
+  if (!vc) return;
+  const values = vc.getCurrentIndex().getValues();
+  values[st.dim] = n - 1;
+  vc.setCurrentIndex(new Index(values));
+}
 
-  function showFrame(n) {
-    st.frame = n;
-    loadFrame(n).then(function () { if (st.frame === n) draw(); }, function () {});
-    draw();
-  }
+function showStatus() {
+  const n = currentFrame();
+  slider.value = String(n);
+  stage.dataset.frame = String(n);
+  status.textContent = fmt(root.dataset.msgFrame, { n: n, total: st.frames });
+}
 
-  function reload() {
-    st.generation += 1;
-    st.images = {};
-    st.loaded = 0;
-    showFrame(st.frame);
-    prefetch();
-  }
+function tick() {
+  const n = currentFrame();
+  showFrame(n >= st.frames ? 1 : n + 1);
+  st.timer = window.setTimeout(tick, 1000 / Math.min(60, Math.max(1, Number(fpsInput.value) || 10)));
+}
+function play() {
+  if (st.frames < 2 || st.timer) return;
+  playButton.setAttribute("aria-pressed", "true");
+  tick();
+}
+function stop() {
+  if (st.timer) window.clearTimeout(st.timer);
+  st.timer = null;
+  playButton.setAttribute("aria-pressed", "false");
+}
 
-  function pick(button) {
-    root.querySelectorAll(".viewer-pick").forEach(function (b) { b.removeAttribute("aria-current"); });
-    button.setAttribute("aria-current", "true");
-    stop();
-    st.items = [];
-    button.dataset.sops.trim().split(/\s+/).forEach(function (pair) {
-      var cut = pair.lastIndexOf(":"), sop = pair.slice(0, cut), count = Number(pair.slice(cut + 1)) || 1;
-      for (var f = 1; f <= count; f++) st.items.push({ sop: sop, frame: f });
-    });
-    st.inst = { series: button.dataset.series, sop: st.items[0].sop };
-    st.frames = st.items.length;
-    st.frame = 1;
-    st.window = null;
-    st.measure = null;
-    measureOut.textContent = "";
-    canvas.width = Number(button.dataset.columns) || 512;
-    canvas.height = Number(button.dataset.rows) || 512;
-    st.zoom = 1; st.panX = 0; st.panY = 0;
-    slider.max = String(st.frames);
-    slider.disabled = st.frames < 2;
-    playButton.disabled = st.frames < 2;
-    var metaUrl = base + "/series/" + encodeURIComponent(st.inst.series) + "/instances/" +
-      encodeURIComponent(st.inst.sop) + "/metadata";
-    fetch(metaUrl, { credentials: "same-origin", headers: { Accept: "application/dicom+json" } })
-      .then(function (r) { return r.ok ? r.json() : []; })
-      .then(function (list) { if (list.length) readMetadata(list[0]); }, function () {});
-    reload();
-  }
+// ---- window/level
+function showWindow() {
+  const vc = controller();
+  if (!vc || !vc.canWindowLevel()) return;
+  const wl = vc.getWindowLevel();
+  wcInput.value = String(Math.round(wl.center));
+  wwInput.value = String(Math.round(wl.width));
+  const name = vc.getCurrentWindowPresetName();
+  if (name && presetSelect.querySelector(`option[value="${CSS.escape(name)}"]`)) presetSelect.value = name;
+}
 
-  // ---- cine
-  function tick() {
-    if (!st.playing) return;
-    var next = st.frame >= st.frames ? 1 : st.frame + 1;
-    var entry = st.images[next];
-    if (entry && entry.ready) showFrame(next);
-    else loadFrame(next).then(function () {}, function () {});
-    st.timer = window.setTimeout(tick, st.frameMs);
+function fillPresets() {
+  const vc = controller();
+  presetSelect.replaceChildren();
+  const usable = vc && vc.canWindowLevel();
+  for (const el of [presetSelect, wcInput, wwInput, root.querySelector('[data-action="apply-window"]'),
+    root.querySelector('[data-tool="WindowLevel"]')]) el.disabled = !usable;
+  if (!usable) {  // colour images have no window
+    wcInput.value = wwInput.value = "";
+    return;
   }
-  function play() {
-    if (st.frames < 2) return;
-    st.playing = true;
-    playButton.setAttribute("aria-pressed", "true");
-    tick();
+  for (const name of vc.getWindowLevelPresetsNames()) {
+    const option = document.createElement("option");
+    option.value = name;
+    option.textContent = presetNames[name.toLowerCase()] || name;
+    presetSelect.append(option);
   }
-  function stop() {
-    st.playing = false;
-    playButton.setAttribute("aria-pressed", "false");
-    if (st.timer) window.clearTimeout(st.timer);
-  }
+  showWindow();
+}
 
-  // ---- pointer tools
-  function toImage(ev) {
-    var rect = canvas.getBoundingClientRect();
-    var cx = (ev.clientX - rect.left) * canvas.width / rect.width;
-    var cy = (ev.clientY - rect.top) * canvas.height / rect.height;
-    return [(cx - st.panX) / st.zoom, (cy - st.panY) / st.zoom, cx, cy];
-  }
+function applyWindow() {
+  const vc = controller();
+  const wc = Number(wcInput.value), ww = Number(wwInput.value);
+  if (!vc || !vc.canWindowLevel() || !Number.isFinite(wc) || !(ww > 0)) return;
+  vc.setWindowLevel(new WindowLevel(wc, ww));
+}
 
-  function showLength() {
-    var m = st.measure;
-    if (!m) return;
-    var dx = m.b[0] - m.a[0], dy = m.b[1] - m.a[1];
-    if (st.spacing) {
-      var mm = Math.sqrt(Math.pow(dx * st.spacing[1], 2) + Math.pow(dy * st.spacing[0], 2));
-      measureOut.textContent = mm.toFixed(1) + " mm";
-    } else {
-      measureOut.textContent = Math.sqrt(dx * dx + dy * dy).toFixed(0) + " px (" + root.dataset.msgNospacing + ")";
-    }
-  }
+// ---- measurement
+function calibrate(annotation) {
+  // dwv knows PixelSpacing and ImagerPixelSpacing; an ultrasound's region calibration is applied
+  // here, and the ruler's own label then shows millimetres too.
+  const shape = annotation.mathShape;
+  if (!st.regionMm || !shape || !shape.getBegin) return;
+  const a = shape.getBegin(), b = shape.getEnd();
+  const mm = Math.hypot((b.getX() - a.getX()) * st.regionMm[0], (b.getY() - a.getY()) * st.regionMm[1]);
+  annotation.quantification = { length: { value: mm, unit: "unit.mm" } };
+  const layer = app.getActiveLayerGroup().getActiveDrawLayer();
+  if (layer) layer.getDrawController().updateAnnotation(annotation, ["quantification"]);
+}
 
-  canvas.addEventListener("pointerdown", function (ev) {
-    if (!st.inst) return;
-    canvas.setPointerCapture(ev.pointerId);
-    var p = toImage(ev);
-    st.drag = { x: ev.clientX, y: ev.clientY, panX: st.panX, panY: st.panY, p: p,
-                wc: Number(wcInput.value) || 128, ww: Number(wwInput.value) || 256 };
-    if (st.tool === "measure") st.measure = { a: [p[0], p[1]], b: [p[0], p[1]] };
+function showLength(ev) {
+  const annotation = ev.data;
+  if (!annotation) return;
+  if (!ev.keys || ev.keys.includes("mathShape")) calibrate(annotation);
+  const q = annotation.quantification && annotation.quantification.length;
+  if (q && q.unit === "unit.mm") {
+    measureOut.textContent = `${Number(q.value).toFixed(1)} mm`;
+  } else if (q) {
+    measureOut.textContent = `${Number(q.value).toFixed(0)} px (${root.dataset.msgNospacing})`;
+  }
+}
+
+function setTool(name) {
+  st.tool = name;
+  root.querySelectorAll("[data-tool]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.tool === name)));
+  if (!st.dataId) return;
+  app.setTool(name);
+  if (name === "Draw") app.setToolFeatures({ shapeName: "Ruler" });
+}
+
+// ---- loading a series
+function showProgress(percent) {
+  progress.hidden = percent === null;
+  if (percent === null) return;
+  progress.querySelector("progress").value = percent;
+  progress.querySelector("span").textContent = fmt(root.dataset.msgLoading, { percent: `${Math.round(percent)}%` });
+}
+
+function failed() {
+  showProgress(null);
+  status.textContent = root.dataset.msgFailed;
+}
+
+async function pick(button) {
+  root.querySelectorAll(".viewer-pick").forEach((b) => b.removeAttribute("aria-current"));
+  button.setAttribute("aria-current", "true");
+  stop();
+  const generation = ++st.generation;
+  st.dataId = null;
+  app.abortAllLoads();
+  app.reset();
+  measureOut.textContent = "";
+  warning.hidden = true;
+  delete stage.dataset.ready;
+  showProgress(0);
+  let sources;
+  try {
+    const r = await fetch(root.dataset.sources + encodeURIComponent(button.dataset.series) + "/viewer",
+      { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!r.ok) throw new Error(String(r.status));
+    sources = await r.json();
+  } catch (_e) {
+    if (generation === st.generation) failed();
+    return;
+  }
+  if (generation !== st.generation) return;
+  st.frames = sources.instances.reduce((sum, i) => sum + i.frames, 0);
+  slider.max = String(st.frames);
+  slider.value = "1";
+  slider.disabled = playButton.disabled = fpsInput.disabled = st.frames < 2;
+  app.loadURLs(sources.instances.map((i) => i.url), {
+    requestHeaders: [{ name: "Accept", value: sources.accept }], withCredentials: true
   });
-  canvas.addEventListener("pointermove", function (ev) {
-    var d = st.drag;
-    if (!d) return;
-    var scale = canvas.width / canvas.getBoundingClientRect().width;
-    if (st.tool === "pan") {
-      st.panX = d.panX + (ev.clientX - d.x) * scale;
-      st.panY = d.panY + (ev.clientY - d.y) * scale;
-      draw();
-    } else if (st.tool === "measure") {
-      var p = toImage(ev);
-      st.measure.b = [p[0], p[1]];
-      showLength();
-      draw();
-    } else if (st.tool === "wl") {
-      wcInput.value = Math.round(d.wc + (ev.clientY - d.y));
-      wwInput.value = Math.max(1, Math.round(d.ww + (ev.clientX - d.x) * 2));
-    }
-  });
-  canvas.addEventListener("pointerup", function () {
-    var d = st.drag;
-    st.drag = null;
-    if (d && st.tool === "wl") applyWindow();
-  });
-  canvas.addEventListener("wheel", function (ev) {
-    ev.preventDefault();
-    zoomBy(ev.deltaY < 0 ? 1.2 : 1 / 1.2);
-  }, { passive: false });
+}
 
-  function zoomBy(f) {
-    var cx = canvas.width / 2, cy = canvas.height / 2;
-    st.panX = cx - (cx - st.panX) * f;
-    st.panY = cy - (cy - st.panY) * f;
-    st.zoom *= f;
-    draw();
-  }
+app.addEventListener("loadprogress", (ev) => {
+  if (!st.dataId && ev.total) showProgress(Math.min(100, (100 * ev.loaded) / ev.total));
+});
+app.addEventListener("load", (ev) => {
+  st.dataId = ev.dataid;
+  showProgress(null);
+  const size = app.getImage(ev.dataid).getGeometry().getSize();
+  st.dim = size.length() > 3 && size.get(3) > 1 ? 3 : 2;
+  st.frames = size.get(st.dim) || 1;
+  slider.max = String(st.frames);
+  readMeta(app.getMetaData(ev.dataid));
+  fillPresets();
+  setTool(st.tool === "WindowLevel" && !controller().canWindowLevel() ? "ZoomAndPan" : st.tool);
+  app.resetZoomPan();  // the whole image in view, whatever the previous series' zoom
+  showFrame(1);  // a stack opens on its first image, not its middle one
+  showStatus();
+  stage.dataset.ready = "true";
+});
+app.addEventListener("loadend", () => showProgress(null));
+app.addEventListener("error", failed);
+app.addEventListener("positionchange", showStatus);
+app.addEventListener("wlchange", showWindow);
+app.addEventListener("annotationadd", showLength);
+app.addEventListener("annotationupdate", showLength);
+window.addEventListener("resize", app.onResize);
 
-  function applyWindow() {
-    var wc = Number(wcInput.value), ww = Number(wwInput.value);
-    if (!isFinite(wc) || !(ww > 0)) return;
-    st.window = [wc, ww];
-    reload();
-  }
-
-  root.addEventListener("click", function (ev) {
-    var t = ev.target.closest("button");
-    if (!t || !root.contains(t)) return;
-    if (t.classList.contains("viewer-pick")) return pick(t);
-    if (t.dataset.tool) {
-      st.tool = t.dataset.tool;
-      root.querySelectorAll("[data-tool]").forEach(function (b) {
-        b.setAttribute("aria-pressed", b === t ? "true" : "false");
-      });
+root.addEventListener("click", (ev) => {
+  const t = ev.target.closest("button");
+  if (!t || !root.contains(t)) return;
+  if (t.classList.contains("viewer-pick")) return pick(t);
+  if (t.dataset.tool) return setTool(t.dataset.tool);
+  if (!st.dataId) return;
+  switch (t.dataset.action) {
+    case "zoom-in": return app.zoom(0.25, stage.clientWidth / 2, stage.clientHeight / 2);
+    case "zoom-out": return app.zoom(-0.2, stage.clientWidth / 2, stage.clientHeight / 2);
+    case "reset":
+      stop();
+      measureOut.textContent = "";
+      app.getDrawLayers().forEach((layer) => layer.getDrawController().removeAllAnnotationsWithCommand(() => {}));
+      app.resetZoomPan();
+      if (controller() && controller().canWindowLevel()) controller().resetWindowLevel();
       return;
-    }
-    switch (t.dataset.action) {
-      case "zoom-in": return zoomBy(1.25);
-      case "zoom-out": return zoomBy(0.8);
-      case "reset": st.zoom = 1; st.panX = 0; st.panY = 0; st.measure = null; measureOut.textContent = ""; return draw();
-      case "apply-window": return applyWindow();
-      case "play": return st.playing ? stop() : play();
-    }
-  });
-  slider.addEventListener("input", function () { stop(); showFrame(Number(slider.value)); });
+    case "apply-window": return applyWindow();
+    case "play": return st.timer ? stop() : play();
+  }
+});
+presetSelect.addEventListener("change", () => {
+  const vc = controller();
+  if (vc && presetSelect.value) vc.setWindowLevelPreset(presetSelect.value);
+});
+slider.addEventListener("input", () => { stop(); showFrame(Number(slider.value)); });
 
-  var firstPick = root.querySelector(".viewer-pick");
-  if (firstPick) pick(firstPick);
-})();
+const firstPick = root.querySelector(".viewer-pick");
+if (firstPick) pick(firstPick);
