@@ -43,90 +43,194 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 # --------------------------------------------------------------------------- client (inside the namespace)
 
-async def _request(host: str, port: int, method: str, path: str, headers: dict[str, str],
-                   body_file: Path | None = None, start: int = 0, stop_at: int | None = None,
-                   ) -> tuple[int, dict[str, str], bytes] | None:
-    """One HTTP/1.1 request on a fresh connection. With ``stop_at``, the connection is reset
-    (SO_LINGER 0 → RST) once the body has been written up to that file offset: returns None."""
-    reader, writer = await asyncio.open_connection(host, port)
-    sock = writer.get_extra_info("socket")
-    length = (body_file.stat().st_size - start) if body_file else 0
-    head = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", "Connection: close"]
-    head += [f"{k}: {v}" for k, v in headers.items()]
-    if body_file is not None:
-        head.append(f"Content-Length: {length}")
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-    if body_file is not None:
-        with body_file.open("rb") as fh:
-            fh.seek(start)
-            sent = start
-            while True:
-                piece = fh.read(64 * 1024)
-                if not piece:
-                    break
-                if stop_at is not None and sent + len(piece) >= stop_at:
-                    piece = piece[: stop_at - sent]
-                    writer.write(piece)
-                    await writer.drain()
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    writer.transport.abort()
-                    return None
-                writer.write(piece)
-                await writer.drain()
-                sent += len(piece)
-    await writer.drain()
-    status_line = await reader.readline()
-    status = int(status_line.split()[1])
-    out: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        k, _, v = line.decode().partition(":")
-        out[k.strip().lower()] = v.strip()
-    body = await reader.read()
-    writer.close()
-    return status, out, body
+class Cut(Exception):
+    """The link dropped (a forced disconnect): every connection was reset."""
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection (reopened after a reset), like a browser's."""
+
+    def __init__(self, host: str, port: int, link: Link) -> None:
+        self.host, self.port, self.link = host, port, link
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    def reset(self) -> None:
+        """SO_LINGER 0 → RST, as when a link drop is noticed."""
+        if self.writer is not None:
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.writer.transport.abort()
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, headers: dict[str, str], body: tuple[Path, int, int] | None = None,
+                      ) -> tuple[int, dict[str, str], bytes]:
+        """``body``: (file, start, stop). Raises :class:`Cut` if the link drops meanwhile. A kept-alive
+        connection the server has closed meanwhile is reopened once (as browsers do)."""
+        try:
+            return await self._request(method, path, headers, body)
+        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+            return await self._request(method, path, headers, body)
+
+    async def _request(self, method: str, path: str, headers: dict[str, str],
+                       body: tuple[Path, int, int] | None) -> tuple[int, dict[str, str], bytes]:
+        generation = self.link.generation
+        try:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            assert self.reader is not None
+            head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+            head += [f"{k}: {v}" for k, v in headers.items()]
+            head.append(f"Content-Length: {body[2] - body[1] if body else 0}")
+            self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            if body is not None:
+                file, start, stop = body
+                with file.open("rb") as fh:
+                    fh.seek(start)
+                    while start < stop:
+                        piece = fh.read(min(64 * 1024, stop - start))
+                        self.writer.write(piece)
+                        await self.writer.drain()
+                        start += len(piece)
+                        self.link.sent(len(piece))
+            await self.writer.drain()
+            status = int((await self.reader.readline()).split()[1])
+            out: dict[str, str] = {}
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                k, _, v = line.decode().partition(":")
+                out[k.strip().lower()] = v.strip()
+            n = 0 if method == "HEAD" else int(out.get("content-length", "0"))
+            data = await self.reader.readexactly(n) if n else b""
+            if out.get("connection") == "close":
+                self.reset()
+            return status, out, data
+        except (OSError, asyncio.IncompleteReadError, IndexError, ValueError, AttributeError) as exc:
+            self.reset()
+            if self.link.generation != generation:
+                raise Cut from exc
+            raise
+
+
+class Link:
+    """Counts the bytes handed to the network and drops the link (resets every connection)
+    each time the total passes the next cut."""
+
+    def __init__(self, cuts: list[int]) -> None:
+        self.cuts = sorted(cuts)
+        self.total = 0
+        self.generation = 0
+        self.connections: list[Connection] = []
+
+    def sent(self, n: int) -> None:
+        self.total += n
+        if self.cuts and self.total >= self.cuts[0]:
+            self.cuts.pop(0)
+            self.generation += 1
+            for c in self.connections:
+                c.reset()
+            raise Cut
+
+
+def plan(size: int, streams: int, tail: float = 0.3) -> list[tuple[int, int]]:
+    """Part ranges: one long part per stream, then the last ``tail`` of the file in short parts
+    that go to whichever stream is free first, so a stream that got a smaller share of the link
+    delays the end by one short part only (static/js/upload.js plans alike)."""
+    head = int(size * (1 - tail))
+    cuts = [head * i // streams for i in range(streams + 1)]
+    cuts += [head + (size - head) * i // (2 * streams) for i in range(1, 2 * streams + 1)]
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
 
 
 async def client(args: argparse.Namespace) -> dict[str, object]:
+    """The file goes up as tus partial uploads, ``args.parts`` streams side by side, each on its
+    own keep-alive connection (a browser's); the short parts are created meanwhile on another.
+    After a drop every stream asks for its part's offset (HEAD, which also takes the upload over
+    from the dead transfer) and continues; the stream that finishes last joins the parts (final
+    upload, on its still open connection), checking the whole file's SHA-256."""
     path = Path(args.file)
     size = path.stat().st_size
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     auth = {"Authorization": f"Bearer {args.token}", "Tus-Resumable": "1.0.0"}
-    meta = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in
-                    {"patient_id": args.patient, "filename": "weak-link.mp4"}.items())
+
+    def meta(**values: str) -> str:
+        return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+    link = Link([size * (i + 1) // (args.disconnects + 1) for i in range(args.disconnects)])
+    ranges = plan(size, args.parts)
+    locations: list[asyncio.Future[str]] = [asyncio.get_running_loop().create_future() for _ in ranges]
+    queue = iter(range(args.parts, len(ranges)))
     started = time.monotonic()
-    r = await _request(args.host, args.port, "POST", "/api/v1/files/uploads",
-                       {**auth, "Upload-Length": str(size), "Upload-Metadata": meta})
-    assert r and r[0] == 201, r
-    location = r[1]["location"]
-    cuts = [size * (i + 1) // (args.disconnects + 1) for i in range(args.disconnects)]
-    resumes, offset, file_id, wasted = 0, 0, None, 0
-    while file_id is None:
-        stop = next((c for c in cuts if c > offset), None)
-        result = await _request(args.host, args.port, "PATCH", location,
-                                {**auth, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
-                                body_file=path, start=offset, stop_at=stop)
-        if result is not None and result[0] == 204:
-            offset = int(result[1]["upload-offset"])
-            file_id = result[1].get("telebridge-file-id")
-            continue
-        if result is not None and result[0] != 409:  # 409: a wrong offset, or the cut request still open
-            raise RuntimeError(f"upload refused: {result[0]} {result[2][:200]!r}")
-        cut = result is None
-        if cut:
-            cuts.remove(stop)
-            resumes += 1
-        await asyncio.sleep(0.2)  # the server confirms what it kept once it has seen the reset
-        h = await _request(args.host, args.port, "HEAD", location, auth)
-        assert h is not None and h[0] == 200, h
-        confirmed = int(h[1]["upload-offset"])
-        if cut:
-            wasted += max(0, stop - confirmed)
-        offset = confirmed
+
+    async def create(conn: Connection, i: int) -> None:
+        while not locations[i].done():
+            try:
+                r = await conn.request("POST", "/api/v1/files/uploads", {
+                    **auth, "Upload-Length": str(ranges[i][1] - ranges[i][0]), "Upload-Concat": "partial",
+                    "Upload-Metadata": meta(patient_id=args.patient, filename="weak-link.mp4")})
+                assert r[0] == 201, r
+                locations[i].set_result(r[1]["location"])
+            except Cut:
+                continue
+
+    def connection() -> Connection:
+        conn = Connection(args.host, args.port, link)
+        link.connections.append(conn)
+        return conn
+
+    async def creator() -> None:
+        conn = connection()
+        for i in range(args.parts, len(ranges)):
+            await create(conn, i)
+
+    async def send(conn: Connection, i: int) -> None:
+        location, (start, stop), offset = await locations[i], ranges[i], 0
+        while True:
+            try:
+                r = await conn.request("PATCH", location, {
+                    **auth, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"},
+                    body=(path, start + offset, stop))
+                if r[0] == 204:
+                    return
+                if r[0] != 409:
+                    raise RuntimeError(f"upload refused: {r[0]} {r[2][:200]!r}")
+                offset = int(r[1]["upload-offset"])  # the server says where to resume
+            except Cut:
+                while True:  # where to resume (asked again if the link drops again)
+                    try:
+                        h = await conn.request("HEAD", location, auth)
+                        assert h[0] == 200, h
+                        offset = int(h[1]["upload-offset"])
+                        break
+                    except Cut:
+                        continue
+
+    async def stream(first: int) -> Connection:
+        conn = connection()
+        await create(conn, first)
+        i: int | None = first
+        while i is not None:
+            await send(conn, i)
+            i = next(queue, None)
+        return conn
+
+    pending = [asyncio.ensure_future(stream(i)) for i in range(args.parts)]
+    making = asyncio.ensure_future(creator())
+    last = None
+    for finished in asyncio.as_completed(pending):
+        last = await finished
+    await making
+    assert last is not None
+    r = await last.request("POST", "/api/v1/files/uploads", {
+        **auth, "Upload-Concat": "final;" + " ".join(f.result() for f in locations),
+        "Upload-Metadata": meta(patient_id=args.patient, filename="weak-link.mp4", sha256=digest)})
+    assert r[0] == 201, r
+    file_id = r[1]["telebridge-file-id"]
     elapsed = time.monotonic() - started
-    info = await _request(args.host, args.port, "GET", f"/api/v1/files/{file_id}", auth)
-    assert info and info[0] == 200, info
-    stored = json.loads(info[2])
-    return {"elapsed_s": elapsed, "resumes": resumes, "file_id": file_id, "stored_sha256": stored["sha256"],
-            "bytes_unconfirmed": wasted}
+    info = await last.request("GET", f"/api/v1/files/{file_id}", auth)
+    assert info[0] == 200, info
+    return {"elapsed_s": elapsed, "resumes": link.generation, "parts": len(ranges), "file_id": file_id,
+            "stored_sha256": json.loads(info[2])["sha256"]}
 
 
 # --------------------------------------------------------------------------- userspace link emulator
@@ -237,6 +341,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=int, default=200)
     parser.add_argument("--loss", type=float, default=3)
     parser.add_argument("--disconnects", type=int, default=2)
+    parser.add_argument("--parts", type=int, default=4, help="streams of partial uploads side by side")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
@@ -309,7 +414,7 @@ def main() -> None:
                     raise RuntimeError("the app did not start") from None
                 time.sleep(0.2)
         run = sh("ip", "netns", "exec", ns, sys.executable, str(Path(__file__).resolve()), "--client",
-                 "--host", host_ip, "--port", str(port), "--disconnects", str(args.disconnects), "--token", token, "--patient", patient, "--file", str(src),
+                 "--host", host_ip, "--port", str(port), "--disconnects", str(args.disconnects), "--parts", str(args.parts), "--token", token, "--patient", patient, "--file", str(src),
                  check=False)
         if run.returncode != 0:
             raise RuntimeError(run.stderr[-2000:])
@@ -325,7 +430,7 @@ def main() -> None:
             "loss_pct": args.loss, "forced_disconnects": args.disconnects, "resumes": result["resumes"],
             "elapsed_s": round(result["elapsed_s"], 1), "goodput_mbit": round(goodput / 1e6, 3),
             "throughput_ratio": round(goodput / (args.rate_mbit * 1e6), 3),
-            "bytes_unconfirmed_at_resets": result["bytes_unconfirmed"],
+            "streams": args.parts, "parts": result["parts"],
             "hash_ok": result["stored_sha256"] == expected and hashlib.sha256(blob).hexdigest() == expected,
             "link": link,
             "tcp_congestion_control": Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip(),

@@ -53,7 +53,7 @@ async def test_upload_with_visible_progress(browser, files_server, artifacts: Pa
       new MutationObserver(() => document.querySelectorAll('[data-percent]').forEach(
         e => window.__seen.push(e.textContent))).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
-    data = samples.wav(seconds=660, rate=8000)  # ~10.6 MB: three 4 MiB parts
+    data = samples.wav(seconds=660, rate=8000)  # ~10.6 MB: parts sent side by side, then joined
     path = tmp / "tieng-tim.wav"
     path.write_bytes(data)
     await page.set_input_files("[data-input]", str(path))
@@ -99,17 +99,19 @@ async def test_pause_then_resume_after_a_reload(browser, files_server, artifacts
     path.write_bytes(data)
     await page.set_input_files("[data-input]", str(path))
     item = page.locator(".upload-item")
-    # Wait until the first 4 MiB part is confirmed by the server, then pause.
+    # The file goes up as parts, four streams at a time, 1 MiB checksummed PATCHes; pause at 40 %.
     await page.wait_for_function("() => Object.values(JSON.parse(localStorage.getItem('telebridge.uploads') || '{}')).length === 1"
                                  " && parseInt(document.querySelector('[data-percent]').textContent) >= 40", timeout=60_000)
     await item.locator("[data-pause]").click()
     await item.locator("[data-status]", has_text="Đã tạm dừng").wait_for()
     stored = await page.evaluate("JSON.parse(localStorage.getItem('telebridge.uploads'))")
-    upload_url = next(iter(stored.values()))["url"]
+    part_urls = [url for url in next(iter(stored.values()))["urls"] if url]
     cookies = {c["name"]: c["value"] for c in await context.cookies()}
     async with httpx.AsyncClient(base_url=base, cookies=cookies) as http:
-        offset = int((await http.get(upload_url)).json()["offset"])
-    assert 4 * 1024 * 1024 <= offset < len(data)
+        parts = [(await http.get(url)).json() for url in part_urls]
+    offset = sum(part["offset"] for part in parts)
+    assert len(parts) >= 2 and 1024 * 1024 <= offset < len(data)
+    assert all(part["status"] == "open" for part in parts)
     await page.reload()
     hint = page.locator("[data-resume-names]")
     assert "nghe-tim-dai.wav" in await hint.inner_text()
@@ -119,9 +121,10 @@ async def test_pause_then_resume_after_a_reload(browser, files_server, artifacts
     await page.locator(".upload-item [data-status]", has_text="Đã lưu").wait_for(timeout=60_000)
     await page.screenshot(path=str(artifacts / "files-upload-resumed.png"), full_page=True)
     async with httpx.AsyncClient(base_url=base, cookies=cookies) as http:
-        status = (await http.get(upload_url)).json()
-        assert status["status"] == "done"  # the same upload finished: it resumed, it did not start over
-        info = (await http.get(f"/api/v1/files/{status['file_id']}")).json()
+        statuses = [(await http.get(url)).json() for url in part_urls]
+        # the same parts finished and were joined: the upload resumed, it did not start over
+        assert {s["status"] for s in statuses} == {"done"} and len({s["file_id"] for s in statuses}) == 1
+        info = (await http.get(f"/api/v1/files/{statuses[0]['file_id']}")).json()
         got = await http.get(info["download_url"])
     assert info["sha256"] == hashlib.sha256(data).hexdigest() and got.content == data
     await context.close()

@@ -4,8 +4,11 @@ tus: ``OPTIONS /api/v1/files/uploads`` (capabilities), ``POST`` (creation; Uploa
 Upload-Metadata with ``patient_id``, ``filename`` and optional ``filetype``, ``context_type``,
 ``context_id``), ``HEAD /uploads/{id}`` (Upload-Offset), ``PATCH /uploads/{id}``
 (``application/offset+octet-stream`` at Upload-Offset, optional ``Upload-Checksum: sha256 <b64>``;
-409 on a wrong offset, 460 on a checksum mismatch), ``DELETE /uploads/{id}`` (termination).
-The PATCH that completes an upload answers with ``Telebridge-File-Id``.
+409 on a wrong offset, with the server's ``Upload-Offset``, 460 on a checksum mismatch),
+``DELETE /uploads/{id}`` (termination). Concatenation: ``POST`` with ``Upload-Concat: partial``
+creates a part, ``POST`` with ``Upload-Concat: final;<url> <url> …`` joins complete parts
+(see :mod:`telebridge.files.uploads`). The request that completes a file (the last PATCH, or
+the final POST) answers with ``Telebridge-File-Id``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from telebridge.files.models import ClinicalFile
 from telebridge.files.runtime import get_runtime
 from telebridge.files.schemas import FileList, FileOut, UploadOut
 from telebridge.identity.deps import ApiSubject, Db
-from telebridge.kit.errors import BadInput
+from telebridge.kit.errors import BadInput, Conflict
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
 
@@ -65,23 +68,44 @@ async def capabilities() -> Response:
         "Tus-Max-Size": str(service.max_upload_bytes(get_runtime().settings))}))
 
 
+def _refused(failed: uploads.UploadFailed) -> JSONResponse:
+    """A refused file, answered (not raised): the upload's failed state is committed."""
+    return JSONResponse(status_code=failed.status, headers=tus_headers(), content={"error": {
+        "code": failed.code, "message": failed.translated()}})
+
+
 @router.post(UPLOADS, status_code=201)
 async def create_upload(request: Request, subject: ApiSubject, db: Db) -> Response:
     _check_version(request)
     if request.headers.get("upload-defer-length"):
         raise BadInput(N_("Send the file's length in Upload-Length."), field="Upload-Length")
-    upload = await uploads.create(db, subject, length=_int_header(request, "upload-length"),
-                                  metadata=uploads.parse_metadata(request.headers.get("upload-metadata")))
+    metadata = uploads.parse_metadata(request.headers.get("upload-metadata"))
+    concat = request.headers.get("upload-concat", "").strip()
+    if concat.startswith("final"):
+        try:
+            result = await uploads.concatenate(db, subject, parts=uploads.part_ids(concat), metadata=metadata)
+        except uploads.UploadFailed as failed:
+            return _refused(failed)
+        assert result.file is not None
+        return Response(status_code=201, headers=tus_headers(Location=f"{UPLOADS}/{result.upload.id}", **{
+            "Upload-Offset": str(result.upload.offset), "Telebridge-File-Id": str(result.file.id)}))
+    if concat not in ("", "partial"):
+        raise BadInput(N_("Upload-Concat must be partial or final."), field="Upload-Concat")
+    upload = await uploads.create(db, subject, length=_int_header(request, "upload-length"), metadata=metadata,
+                                  partial=concat == "partial")
     return Response(status_code=201, headers=tus_headers(Location=f"{UPLOADS}/{upload.id}", **{"Upload-Offset": "0"}))
 
 
 @router.head(UPLOADS + "/{upload_id}")
 async def upload_offset(upload_id: uuid.UUID, subject: ApiSubject, db: Db) -> Response:
     upload = await uploads.owned(db, subject, upload_id)
+    async with uploads.transfer(upload_id):  # a transfer still running (its connection dead?) stops first
+        await db.refresh(upload)
     if upload.status == "failed":
         return Response(status_code=410, headers=tus_headers())
+    extra = {"Upload-Concat": "partial"} if uploads.is_partial(upload) else {}
     return Response(status_code=200, headers=tus_headers(**{
-        "Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}))
+        "Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length)}, **extra))
 
 
 @router.get(UPLOADS + "/{upload_id}", response_model=UploadOut)
@@ -102,12 +126,22 @@ async def upload_chunk(upload_id: uuid.UUID, request: Request, subject: ApiSubje
             if chunk:
                 yield chunk
 
-    try:
-        result = await uploads.write(db, subject, upload_id=upload_id, offset=_int_header(request, "upload-offset"),
-                                     body=body(), checksum=checksum, disconnected=ClientDisconnect)
-    except uploads.UploadFailed as failed:  # answered, not raised: the upload's failed state is committed
-        return JSONResponse(status_code=failed.status, headers=tus_headers(), content={"error": {
-            "code": failed.code, "message": failed.translated()}})
+    offset = _int_header(request, "upload-offset")
+    await uploads.owned(db, subject, upload_id)  # only its owner may take an upload over
+    async with uploads.transfer(upload_id) as stop:
+        try:
+            result = await uploads.write(db, subject, upload_id=upload_id, offset=offset, body=body(),
+                                         checksum=checksum, disconnected=ClientDisconnect, stop=stop)
+        except uploads.UploadFailed as failed:
+            await db.commit()
+            return _refused(failed)
+        except Conflict as conflict:  # a wrong offset: say where to resume, saving the client a HEAD
+            if conflict.code != "offset":
+                raise
+            return JSONResponse(status_code=409, content={"error": {"code": conflict.code,
+                                "message": conflict.translated()}},
+                                headers=tus_headers(**{"Upload-Offset": str(conflict.params["offset"])}))
+        await db.commit()  # durable before the upload is handed to a newer transfer
     headers = tus_headers(**{"Upload-Offset": str(result.upload.offset)})
     if result.file is not None:
         headers["Telebridge-File-Id"] = str(result.file.id)
@@ -116,7 +150,10 @@ async def upload_chunk(upload_id: uuid.UUID, request: Request, subject: ApiSubje
 
 @router.delete(UPLOADS + "/{upload_id}", status_code=204)
 async def terminate_upload(upload_id: uuid.UUID, subject: ApiSubject, db: Db) -> Response:
-    await uploads.terminate(db, subject, upload_id=upload_id)
+    await uploads.owned(db, subject, upload_id)
+    async with uploads.transfer(upload_id):
+        await uploads.terminate(db, subject, upload_id=upload_id)
+        await db.commit()
     return Response(status_code=204, headers=tus_headers())
 
 

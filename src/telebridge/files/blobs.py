@@ -88,6 +88,20 @@ async def read_all(rt: Runtime, blob: FileBlob) -> bytes:
     return data
 
 
+async def read_prefix(rt: Runtime, blob: FileBlob, limit: int) -> bytes:
+    """The first ``limit`` bytes or more (whole chunks), each chunk authenticated (not the whole-file hash)."""
+    out = bytearray()
+    stream = open_stream(rt, blob)
+    try:
+        async for chunk in stream:
+            out += chunk
+            if len(out) >= limit:
+                break
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    return bytes(out)
+
+
 async def shred(db: AsyncSession, rt: Runtime, blob: FileBlob, now) -> None:  # type: ignore[no-untyped-def]
     """Destroy the data key, then the ciphertext (the key alone is enough to make it unreadable)."""
     blob.wrapped_key = None

@@ -67,6 +67,13 @@ async def get_upload(db: AsyncSession, upload_id: uuid.UUID, *, for_update: bool
     return await db.scalar(stmt)
 
 
+async def final_upload_of(db: AsyncSession, file_id: uuid.UUID) -> UploadSession | None:
+    """The (final or whole) upload that made this file."""
+    return await db.scalar(select(UploadSession).where(UploadSession.file_id == file_id,
+                                                       UploadSession.context_type.is_distinct_from("upload_part"))
+                           .order_by(UploadSession.created_at).limit(1))
+
+
 async def expired_uploads(db: AsyncSession, now, limit: int = 1000) -> list[UploadSession]:  # type: ignore[no-untyped-def]
     rows = await db.scalars(select(UploadSession).where(UploadSession.status == "open", UploadSession.expires_at < now)
                             .limit(limit))

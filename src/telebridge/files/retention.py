@@ -78,13 +78,13 @@ async def rotate_keys(db: AsyncSession, rt: Runtime) -> dict[str, int]:
 
 async def expire_uploads(db: AsyncSession, rt: Runtime, *, now=None) -> int:  # type: ignore[no-untyped-def]
     """Abandoned uploads past their expiry: mark them failed and delete their spool files."""
-    from telebridge.files.uploads import spool_of
+    from telebridge.files.uploads import spool_path
 
     now = now or utcnow()
     count = 0
     for upload in await repo.expired_uploads(db, now):
         upload.status, upload.error_code = "failed", "expired"
-        spool_of(rt, upload).remove()
+        spool_path(rt, upload).unlink(missing_ok=True)
         count += 1
     await db.flush()
     return count

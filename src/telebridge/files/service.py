@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telebridge.files import blobs, policy, tasks  # noqa: F401  (tasks registers the preview job)
+from telebridge.files import blobs, policy, tasks  # tasks also registers the preview job
 from telebridge.files import repository as repo
 from telebridge.files.models import ClinicalFile
 from telebridge.files.runtime import Runtime, get_runtime
@@ -179,7 +179,7 @@ async def ingest(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, f
     return file
 
 
-PREVIEWABLE = frozenset({"jpeg", "png", "pdf", "wav", "flac", "mp3"})
+PREVIEWABLE = frozenset(tasks.RENDERERS)
 
 
 async def _bytes_source(data: bytes) -> AsyncIterator[bytes]:

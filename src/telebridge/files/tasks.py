@@ -1,10 +1,15 @@
 """Background jobs of the files domain: previews (image thumbnails, first page of a PDF, audio
-waveforms). Video poster frames are not made: no video decoder ships as a Python wheel here
-(the file is still stored and downloadable; its preview status is "none")."""
+waveforms, video poster frames).
+
+A preview's status ends as ``ready``, ``none`` (nothing to show: e.g. a video without a picture
+track, or a file too large to look at) or ``failed`` (the content could not be decoded: a broken
+or truncated file). The file itself is stored and downloadable whatever happens here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import uuid
 from typing import Any
@@ -21,6 +26,11 @@ from telebridge.kit.jobs import JobContext, job
 SIZE = (320, 320)
 WAVE = (640, 160)
 MAX_INPUT = 200 * 1024 * 1024
+VIDEO_PREFIX = 64 * 1024 * 1024  # a longer video's poster is looked for in its first 64 MB
+VIDEO_KINDS = frozenset({"mp4", "webm"})
+MAX_VIDEO_PIXELS = 8192 * 8192
+FADE_IN_SECONDS = 2.0  # a black or blank opening: look this far for a picture before seeking
+BLANK_STDDEV = 4.0  # luma spread under which a frame shows nothing (black, white, a flat colour)
 Image.MAX_IMAGE_PIXELS = 120_000_000  # larger images are refused (decompression bombs)
 
 
@@ -73,8 +83,60 @@ def audio_waveform(data: bytes) -> bytes:
     return out.getvalue()
 
 
+class NoPicture(Exception):
+    """The content has nothing to show (e.g. a video file holding only sound)."""
+
+
+def _blank(frame: Any) -> bool:
+    luma = frame.to_ndarray(format="gray")
+    return float(luma.std()) < BLANK_STDDEV
+
+
+def _poster_frame(container: Any, stream: Any) -> Any:
+    """The first key frame; if it is blank, the first picture within FADE_IN_SECONDS, then the
+    key frame nearest a tenth of the way in; the first frame if all of them are blank."""
+    frames = container.decode(stream)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("no decodable video frame")
+    if not _blank(first):
+        return first
+    start = first.time or 0.0
+    for frame in frames:
+        if frame.time is not None and frame.time - start > FADE_IN_SECONDS:
+            break
+        if not _blank(frame):
+            return frame
+    duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else (
+        container.duration / 1_000_000 if container.duration else 0.0)
+    if duration > FADE_IN_SECONDS * 2 and stream.time_base:
+        container.seek(int(duration / 10 / stream.time_base), stream=stream)
+        later = next(container.decode(stream), None)
+        if later is not None and not _blank(later):
+            return later
+    return first
+
+
+def video_poster(data: bytes) -> bytes:
+    """A poster frame of an MP4 or WebM video (H.264, VP8, VP9, AV1 …), scaled to the thumbnail size."""
+    import av
+
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = next(iter(container.streams.video), None)
+        if stream is None:
+            raise NoPicture
+        ctx = stream.codec_context
+        if ctx.width * ctx.height > MAX_VIDEO_PIXELS:
+            raise ValueError("video frame too large")
+        frame = _poster_frame(container, stream)
+        scale = min(SIZE[0] / frame.width, SIZE[1] / frame.height, 1.0)
+        width, height = max(2, round(frame.width * scale)), max(2, round(frame.height * scale))
+        return _png(frame.reformat(width=width, height=height, format="rgb24").to_image())
+
+
 RENDERERS = {"jpeg": image_thumbnail, "png": image_thumbnail, "pdf": pdf_first_page,
-             "wav": audio_waveform, "flac": audio_waveform, "mp3": audio_waveform}
+             "wav": audio_waveform, "flac": audio_waveform, "mp3": audio_waveform,
+             "mp4": video_poster, "webm": video_poster}
 
 
 async def _one(data: bytes) -> Any:
@@ -89,22 +151,26 @@ async def make_preview(ctx: JobContext, payload: dict[str, Any]) -> None:
         if file is None or file.preview_status != "pending" or file.destroyed_at is not None:
             return
         render = RENDERERS.get(file.kind)
-        if render is None or file.size > MAX_INPUT:
+        if render is None or (file.size > MAX_INPUT and file.kind not in VIDEO_KINDS):
             file.preview_status = "none"
             await db.commit()
             return
         blob = await repo.get_blob(db, file.blob_id)
         assert blob is not None
         try:
-            data = await blobs.read_all(rt, blob)
+            whole = file.size <= MAX_INPUT
+            data = await (blobs.read_all(rt, blob) if whole else blobs.read_prefix(rt, blob, VIDEO_PREFIX))
             png = await asyncio.to_thread(render, data)
-        except Exception:  # noqa: BLE001 - a broken image is recorded as such, never retried forever
+        except NoPicture:
+            file.preview_status = "none"
+            await db.commit()
+            return
+        except Exception:  # noqa: BLE001 - a broken file is recorded as such, never retried forever
             file.preview_status = "failed"
             await db.commit()
             return
-        import hashlib
-
-        preview = await blobs.put(db, rt, source=lambda: _one(png), size=len(png), sha256=hashlib.sha256(png).hexdigest())
+        preview = await blobs.put(db, rt, source=lambda: _one(png), size=len(png),
+                                  sha256=hashlib.sha256(png).hexdigest())
         file.preview_blob_id, file.preview_status = preview.id, "ready"
         audit.record(db, audit.SystemActor(display_name="preview job"), action="preview_build",
                      object_type="clinical_file", object_id=file.id, patient_id=file.patient_id,
