@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 import uuid
 from typing import Annotated, Any
@@ -60,7 +59,7 @@ from telebridge.kit import audit, events, i18n
 from telebridge.kit.errors import BadInput, Conflict, DomainError
 from telebridge.kit.i18n import N_, gettext
 from telebridge.kit.subject import Subject
-from telebridge.kit.web import LOCALE_COOKIE, render
+from telebridge.kit.web import LOCALE_COOKIE, RangeNotSatisfiable, byte_range, render
 from telebridge.patients import service as patients
 
 router = APIRouter(include_in_schema=False)
@@ -189,9 +188,6 @@ async def verdict_page(request: Request, exam_id: uuid.UUID, subject: PageSubjec
 
 # --------------------------------------------------------------------------- audio and display data
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
 @router.get("/auscultation/recordings/{recording_id}/audio")
 async def audio(request: Request, recording_id: uuid.UUID, subject: PageSubject, db: Db) -> Response:
     """The recording for listening (the original, or a copy browsers can play when its rate is too low);
@@ -199,17 +195,13 @@ async def audio(request: Request, recording_id: uuid.UUID, subject: PageSubject,
     _rec, media_type, original = await service.audio(db, subject, recording_id=recording_id)
     data, media_type = await run_cpu(playable, original, media_type)
     headers = {"accept-ranges": "bytes", "cache-control": "private, no-store"}
-    found = _RANGE.match(request.headers.get("range", ""))
-    if found and (found.group(1) or found.group(2)):
-        size = len(data)
-        if found.group(1):
-            start, end = int(found.group(1)), int(found.group(2) or size - 1)
-        else:
-            start, end = max(0, size - int(found.group(2))), size - 1
-        end = min(end, size - 1)
-        if start > end:
-            return Response(status_code=416, headers={"content-range": f"bytes */{size}"})
-        headers["content-range"] = f"bytes {start}-{end}/{size}"
+    try:
+        wanted = byte_range(request.headers.get("range"), len(data))
+    except RangeNotSatisfiable:
+        return Response(status_code=416, headers={"content-range": f"bytes */{len(data)}"})
+    if wanted is not None:
+        start, end = wanted
+        headers["content-range"] = f"bytes {start}-{end}/{len(data)}"
         return Response(data[start:end + 1], status_code=206, media_type=media_type, headers=headers)
     return Response(data, media_type=media_type, headers=headers)
 

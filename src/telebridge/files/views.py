@@ -18,7 +18,7 @@ from telebridge.identity.service import subject_for
 from telebridge.kit.deps import client_addr
 from telebridge.kit.errors import Forbidden, NotFound
 from telebridge.kit.i18n import N_
-from telebridge.kit.web import render
+from telebridge.kit.web import RangeNotSatisfiable, byte_range, render, slice_stream
 from telebridge.patients import service as patients
 
 router = APIRouter(include_in_schema=False)
@@ -51,9 +51,20 @@ async def _signed(request: Request, db: Db, file_id: uuid.UUID, what: str, u: uu
     disposition = "attachment" if request.query_params.get("download") == "1" else "inline"
     headers = {"content-disposition": f"{disposition}; filename*=UTF-8''{name}",
                "content-security-policy": CONTENT_CSP, "cache-control": "private, no-store"}
-    if what == "content":
+    if what != "content":
+        return StreamingResponse(stream, media_type=media_type, headers=headers)
+    headers["accept-ranges"] = "bytes"  # players seek in recordings and videos; each range is an audited read
+    try:
+        wanted = byte_range(request.headers.get("range"), file.size)
+    except RangeNotSatisfiable:
+        await stream.aclose()  # type: ignore[attr-defined]
+        return Response(status_code=416, headers={"content-range": f"bytes */{file.size}"})
+    if wanted is None:
         headers["content-length"] = str(file.size)
-    return StreamingResponse(stream, media_type=media_type, headers=headers)
+        return StreamingResponse(stream, media_type=media_type, headers=headers)
+    start, end = wanted
+    headers.update({"content-range": f"bytes {start}-{end}/{file.size}", "content-length": str(end - start + 1)})
+    return StreamingResponse(slice_stream(stream, start, end), status_code=206, media_type=media_type, headers=headers)
 
 
 Sig = Annotated[str, Query(max_length=64)]

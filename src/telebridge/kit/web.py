@@ -140,3 +140,43 @@ def is_htmx(request: Request) -> bool:
 
 def wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "text/html")
+
+
+# --------------------------------------------------------------------------- byte ranges (media seeking)
+
+class RangeNotSatisfiable(Exception):
+    """The requested byte range lies outside the content (answer 416)."""
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (start, end) of a single ``Range: bytes=…`` request against ``size`` bytes,
+    or None to send the whole content (no header, several ranges, another unit)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, sep, last = header[6:].strip().partition("-")
+    if not sep or not (first or last) or not (first.isdigit() or not first) or not (last.isdigit() or not last):
+        return None
+    if first:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    else:
+        start, end = max(0, size - int(last)), size - 1
+    if start > end or start >= size:
+        raise RangeNotSatisfiable()
+    return start, end
+
+
+async def slice_stream(stream: Any, start: int, end: int) -> Any:
+    """Bytes ``start``..``end`` (inclusive) of an async byte stream, closing it once past ``end``."""
+    pos = 0
+    try:
+        async for chunk in stream:
+            n = len(chunk)
+            if pos + n > start:
+                yield chunk[max(0, start - pos):min(n, end + 1 - pos)]
+            pos += n
+            if pos > end:
+                return
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
