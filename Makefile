@@ -45,6 +45,7 @@ setup: $(STAMP) vendor catalogs
 # plugin (PACS peer), poppler-utils (PDF previews of the minutes). Installed in one step when
 # missing and we may (root); otherwise those tests skip with a clear reason (never on CI).
 DEBS := chromium:/usr/bin/chromium fonts-noto-core:/usr/share/fonts/truetype/noto janus:/usr/bin/janus \
+        janus-tools:/usr/bin/janus-pp-rec \
         orthanc:/usr/sbin/Orthanc orthanc-dicomweb:/usr/share/orthanc/plugins/libOrthancDicomWeb.so \
         poppler-utils:/usr/bin/pdftoppm
 system-deps:

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     janus_url: str | None = None
     janus_api_secret: str | None = None
     janus_admin_key: str | None = None
+    # Each publisher's total bitrate in Janus rooms (all simulcast layers together). At the default
+    # the browser sends the half and quarter layers; from about 1_500_000 the full-resolution one too.
+    janus_room_bitrate: int = Field(default=512_000, ge=64_000, le=8_000_000)
+    # Where Janus writes session recordings (.mjr) and the app reads them back: one directory both
+    # see at the same path (a shared mount with an external Janus). Default: <files_dir>/../recordings.
+    call_recordings_dir: Path | None = None
     call_token_minutes: int = 10
     # TURN (coturn REST shared-secret scheme); empty = no TURN offered to browsers.
     turn_urls: list[str] = Field(default_factory=list)

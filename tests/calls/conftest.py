@@ -28,10 +28,11 @@ class Live:
     consultation_id: uuid.UUID
     janus: object
 
-    async def session(self, sites: list[uuid.UUID]) -> uuid.UUID:
+    async def session(self, sites: list[uuid.UUID], consultation_id: uuid.UUID | None = None) -> uuid.UUID:
         """A session scheduled directly (the scheduling rules have their own tests)."""
         async with self.maker() as db:  # type: ignore[attr-defined]
-            ls = LiveSession(consultation_id=self.consultation_id, host_facility_id=self.world.hub_a.id,
+            ls = LiveSession(consultation_id=consultation_id or self.consultation_id,
+                             host_facility_id=self.world.hub_a.id,
                              title="Phiên hội chẩn", starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60,
                              status="scheduled", created_by=self.world.users["hub_specialist"].id)
             db.add(ls)

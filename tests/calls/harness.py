@@ -116,9 +116,9 @@ def app_server(ns: str, database_url: str, janus_cfg: jn.JanusConfig | None, log
             proc.wait()
 
 
-def run_peers(ns: str, spec: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
-    """Run ``tests.calls.peers`` inside the namespace; returns its JSON report."""
-    r = subprocess.run([*in_ns(ns), sys.executable, "-m", "tests.calls.peers"], input=json.dumps(spec),
+def run_peers(ns: str, spec: dict[str, Any], timeout: float = 180, module: str = "tests.calls.peers") -> dict[str, Any]:
+    """Run ``module`` (default ``tests.calls.peers``) inside the namespace; returns its JSON report."""
+    r = subprocess.run([*in_ns(ns), sys.executable, "-m", module], input=json.dumps(spec),
                        capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if not lines:

@@ -7,6 +7,7 @@ Playwright drives it over a pipe, so nothing listens outside the namespace.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import stat
 import uuid
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from telebridge.calls.models import LiveSessionAttendance
 from telebridge.files.models import ClinicalFile
 from telebridge.kit.subject import Role
+from tests.calls import harness
 from tests.calls.conftest import Live
 from tests.conftest import need
 
@@ -57,16 +59,21 @@ async def _until(page, predicate: str, timeout: float = 20) -> None:  # type: ig
                                         " pcs: [...window.__tbCall.pcs.values()].map(e => [e.kind, e.pc.iceConnectionState,"
                                         " e.pc.connectionState]), stats: window.__tbCall.stats,"
                                         " status: document.getElementById('call-status').textContent}) : 'no call'")
-            raise AssertionError(f"never true: {predicate}; {state}; console: {getattr(page, 'logs', [])[-10:]}")
+            raise AssertionError(f"never true: {predicate}; {state}; console: {getattr(page, 'logs', [])[-30:]}")
         await asyncio.sleep(0.2)
 
 
 async def _join(browser, live: Live, user, sid) -> object:  # type: ignore[no-untyped-def]
     ctx = await browser.new_context(locale="vi-VN", viewport={"width": 1100, "height": 800})
     page = await ctx.new_page()
+    await _sign_in(page, live.base, user)
+    return await _enter(page, live, sid)
+
+
+async def _enter(page, live: Live, sid) -> object:  # type: ignore[no-untyped-def]
+    """From the session page into the room (pre-call check, then Join)."""
     page.logs = []  # type: ignore[attr-defined]
     page.on("console", lambda m, p=page: p.logs.append(f"{m.type}: {m.text}"))
-    await _sign_in(page, live.base, user)
     await page.goto(f"{live.base}/calls/sessions/{sid}")
     assert await page.locator("h1").inner_text() == "Phiên hội chẩn"
     await page.click("#join-link")
@@ -142,3 +149,88 @@ async def test_six_sites_through_janus_each_sees_the_five_others(live: Live, chr
         await _until(page, "() => !!window.__tbCall && window.__tbCall.mode === 'sfu' && !!window.__tbCall.framesByPeer"
                            " && Object.values(window.__tbCall.framesByPeer).filter((n) => n > 0).length === 5", 120)
         assert len(await page.locator("#people li").all_inner_texts()) == 6
+
+
+async def test_a_second_tab_takes_over_and_the_first_says_so(  # type: ignore[no-untyped-def]
+        live: Live, chromium) -> None:
+    w = live.world
+    sid = await live.session([w.hub_a.id, w.spoke_a.id])
+    host, person = await live.new_user(w.hub_a.id, Role.HUB_SPECIALIST), await live.new_user(w.spoke_a.id)
+    first = await _join(chromium, live, person, sid)
+    watcher = await _join(chromium, live, host, sid)
+    await _until(first, "() => !!window.__tbCall && window.__tbCall.stats.framesDecoded > 0", 60)
+    old_peer = await first.evaluate("() => window.__tbCall.peerId")
+
+    second = await _enter(await first.context.new_page(), live, sid)  # same browser, same sign-in
+    await _until(first, "() => !document.getElementById('gone').hidden")
+    assert await first.locator("#gone-message").inner_text() == "Bạn đã tham gia phiên này từ một cửa sổ khác."
+    assert await first.locator("#incall").is_hidden() and await first.locator("#btn-here").is_visible()
+    assert await first.evaluate("() => window.__tbCall.pcs.size === 0 && window.__tbCall.ws.readyState === 3")
+
+    await _until(second, "() => !!window.__tbCall && window.__tbCall.stats.framesDecoded > 0", 60)
+    new_peer = await second.evaluate("() => window.__tbCall.peerId")
+    await _until(watcher, f"() => window.__tbCall.people.size === 1 && window.__tbCall.people.has('{new_peer}')"
+                          f" && !window.__tbCall.people.has('{old_peer}')"
+                          " && document.querySelectorAll('#people li').length === 2")
+    await _until(watcher, f"() => (window.__tbCall.framesByPeer || {{}})['{new_peer}'] > 0", 60)
+
+
+def _janus_publishers(live: Live, sid) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The room's publishers as Janus itself lists them (a probe joins the room inside the namespace)."""
+    cfg = live.janus.config  # type: ignore[attr-defined]
+    code = (
+        "import asyncio, json\n"
+        "from telebridge.calls import janus as jn\n"
+        "async def main():\n"
+        f"    c = jn.JanusClient({cfg.url!r}, {cfg.api_secret!r})\n"
+        "    s = await c.create_session()\n"
+        "    h = await s.attach()\n"
+        f"    data, _ = await h.message({{'request': 'join', 'ptype': 'publisher', 'room': {sid.hex!r},"
+        " 'display': 'probe'})\n"
+        "    print(json.dumps(data.get('publishers', [])))\n"
+        "    await s.destroy()\n"
+        "    await c.close()\n"
+        "asyncio.run(main())\n")
+    out = harness._ns_python(live.ns, code, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+_SUB_VIDEO = "() => Object.entries(window.__tbCall.inbound).filter(([k]) => k.startsWith('sub:')).map(([, v]) => v)"
+
+
+async def test_janus_publishers_send_simulcast_and_a_viewer_can_take_the_low_layer(  # type: ignore[no-untyped-def]
+        live: Live, chromium) -> None:
+    w = live.world
+    sites = [w.hub_a.id, w.spoke_a.id, *(s.facility.id for s in live.extra[:2])]  # four sites: through Janus
+    people = [await live.new_user(w.hub_a.id, Role.HUB_SPECIALIST), await live.new_user(w.spoke_a.id)]
+    sid = await live.session(sites)
+    pages = [await _join(chromium, live, u, sid) for u in people]
+    for page in pages:
+        await _until(page, "() => !!window.__tbCall && window.__tbCall.mode === 'sfu'"
+                           " && window.__tbCall.stats.framesDecoded > 0", 90)
+
+    publishers = _janus_publishers(live, sid)
+    assert len(publishers) == 2, publishers
+    for p in publishers:  # Janus receives each camera as VP8 simulcast
+        video = [s for s in p["streams"] if s["type"] == "video"]
+        assert video and video[0]["codec"] == "vp8" and video[0].get("simulcast") is True, p
+
+    viewer = pages[1]
+    assert await viewer.evaluate("() => [...window.__tbCall.pcs.values()].filter((e) => e.kind === 'sub')"
+                                 ".every((e) => e.simulcast)")
+    sizes = {}
+    for layer in ("2", "0"):  # the user picks High, then Low (weak connection)
+        await viewer.select_option("#quality", layer)
+        if layer == "2":  # the full layer arrives once the publisher's bandwidth estimate allows it
+            await _until(viewer, f"() => ({_SUB_VIDEO})().some((v) => v.width >= 640)", 90)
+        else:
+            # Janus relays the quarter-size substream from now on
+            await _until(viewer, f"() => ({_SUB_VIDEO})().some((v) => v.width > 0"
+                                 f" && v.width <= {sizes['2']['width'] // 2})", 60)
+        now = (await viewer.evaluate(_SUB_VIDEO))[0]
+        size = "v.width >= 640" if layer == "2" else f"v.width <= {sizes['2']['width'] // 2}"
+        await _until(viewer, f"() => ({_SUB_VIDEO})().some((v) => v.frames > {now['frames']} + 20"
+                             f" && {size})", 60)  # decoding goes on at that size
+        sizes[layer] = now
+    assert sizes["0"]["width"] * 2 <= sizes["2"]["width"] and sizes["0"]["height"] < sizes["2"]["height"], sizes

@@ -178,7 +178,7 @@ async def test_host_ends_the_session_for_everyone(app, world, as_user, sessionma
         async def send_text(self, text: str) -> None:
             self.sent.append(text)
 
-        async def close(self, code: int) -> None:
+        async def close(self, code: int, reason: str = "") -> None:
             self.closed = code
 
     room = await hub_of(app).room_for(await _session(sessionmaker, sid), sites=2)

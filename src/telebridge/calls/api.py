@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket
 
-from telebridge.calls import service, signaling
+from telebridge.calls import recording, service, signaling
 from telebridge.calls.models import LiveSession
-from telebridge.calls.schemas import InviteeOut, InviteIn, JoinOut, ScheduleIn, SessionOut, SiteOut
+from telebridge.calls.schemas import InviteeOut, InviteIn, JoinOut, RecordingOut, ScheduleIn, SessionOut, SiteOut
 from telebridge.identity.deps import ApiSubject, Db
 
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
@@ -71,6 +71,24 @@ async def end(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubje
 @router.post("/sessions/{session_id}/join", response_model=JoinOut)
 async def join(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubject) -> JoinOut:
     return JoinOut(**await service.issue_join(db, subject, request.app.state.settings, session_id=session_id))
+
+
+@router.post("/sessions/{session_id}/recording", response_model=RecordingOut, status_code=201)
+async def start_recording(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubject) -> RecordingOut:
+    """The host starts recording (409 without the patient's recorded consent); everyone in the room is told."""
+    out = RecordingOut.model_validate(await recording.start(db, subject, request.app, session_id=session_id))
+    await db.commit()
+    await recording.announce(request.app, session_id, on=True)
+    return out
+
+
+@router.post("/sessions/{session_id}/recording/stop", response_model=RecordingOut)
+async def stop_recording(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubject) -> RecordingOut:
+    """The host stops recording; the files appear in the consultation once processed."""
+    out = RecordingOut.model_validate(await recording.stop(db, subject, request.app, session_id=session_id))
+    await db.commit()
+    await recording.announce(request.app, session_id, on=False)
+    return out
 
 
 @ws_router.websocket("/calls/{session_id}/ws")

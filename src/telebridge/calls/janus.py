@@ -218,6 +218,7 @@ class Handle:
     session: JanusSession
     id: int
     events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    streams: list[dict[str, Any]] = field(default_factory=list)  # a subscription's streams, as Janus listed them
 
     async def message(self, body: dict[str, Any], jsep: dict[str, Any] | None = None,
                       *, timeout: float = 15.0) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -419,7 +420,10 @@ async def create_room(handle: Handle, *, room: str, secret: str, publishers: int
     body: dict[str, Any] = {"request": "create", "room": room, "secret": secret, "publishers": publishers,
                             "bitrate": bitrate, "description": description[:60] or room,
                             "is_private": True, "audiocodec": "opus", "videocodec": "vp8",
-                            "notify_joining": True}
+                            "notify_joining": True,
+                            # a key frame from every publisher at least every 10 s: a viewer switching
+                            # simulcast layers (or one whose key-frame request was lost) never stays frozen
+                            "fir_freq": 10}
     if handle.session.client.admin_key:
         body["admin_key"] = handle.session.client.admin_key
     exists, _ = await handle.message({"request": "exists", "room": room})
@@ -446,11 +450,29 @@ async def join_publisher(handle: Handle, *, room: str, display: str, offer: dict
 
 async def join_subscriber(handle: Handle, *, room: str, feed: str) -> dict[str, Any]:
     """Subscribe to one feed; returns Janus's offer jsep (answer with ``start_subscriber``)."""
-    _, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": room,
-                                    "streams": [{"feed": feed}]})
+    data, jsep = await handle.message({"request": "join", "ptype": "subscriber", "room": room,
+                                       "streams": [{"feed": feed}]})
     if jsep is None:
         raise JanusError("janus gave no offer for the subscription")
+    handle.streams = [s for s in data.get("streams", []) if isinstance(s, dict)]
     return jsep
+
+
+def has_simulcast(streams: list[dict[str, Any]]) -> bool:
+    """Whether a subscription's video comes from a simulcast publisher (its layers can be chosen)."""
+    return any(s.get("type") == "video" and s.get("simulcast") for s in streams)
+
+
+async def configure_subscriber(handle: Handle, *, substream: int, temporal: int | None = None) -> None:
+    """Ask Janus for one simulcast layer of the subscription's video: substream 0 (lowest
+    resolution) to 2, temporal layer 0 (lowest frame rate) to 2 (all frames)."""
+    video = next((s for s in handle.streams if s.get("type") == "video"), None)
+    if video is None:
+        return
+    layer: dict[str, Any] = {"mid": str(video.get("mid")), "substream": substream}
+    if temporal is not None:
+        layer["temporal"] = temporal
+    await handle.message({"request": "configure", "streams": [layer]})
 
 
 async def start_subscriber(handle: Handle, *, room: str, answer: dict[str, Any]) -> None:

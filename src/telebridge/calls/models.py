@@ -62,3 +62,24 @@ class LiveSessionAttendance(UUIDPk, Base):
     quality: Mapped[dict | None] = mapped_column(JSON)  # type: ignore[type-arg]
 
     __table_args__ = (Index("ix_live_session_attendance_session_user", "live_session_id", "user_id"),)
+
+
+class LiveSessionRecording(UUIDPk, Base):
+    """One recording period of a session (Record … Stop), made by Janus, kept as clinical files.
+
+    ``status``: recording → processing (queued) → converting (the background job turns Janus's
+    .mjr files into WebM) → ready (``file_ids``: the consultation's clinical files, one per
+    participant) | empty (no media was recorded) | failed (``error``; raw files kept).
+    ``feeds`` maps each Janus feed seen while recording to who published it and from where.
+    """
+
+    __tablename__ = "live_session_recordings"
+
+    live_session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("live_sessions.id"), index=True)
+    started_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="recording")
+    feeds: Mapped[dict | None] = mapped_column(JSON)  # type: ignore[type-arg]
+    file_ids: Mapped[list | None] = mapped_column(JSON)  # type: ignore[type-arg]
+    error: Mapped[str | None] = mapped_column(String(64))

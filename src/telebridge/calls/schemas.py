@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class InviteeIn(BaseModel):
@@ -56,3 +56,14 @@ class JoinOut(BaseModel):
     expires_at: int
     ws_path: str
     ice_servers: list[dict[str, object]]
+
+
+class RecordingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    live_session_id: uuid.UUID
+    status: str
+    started_at: datetime
+    stopped_at: datetime | None = None
+    file_ids: list[uuid.UUID] | None = None

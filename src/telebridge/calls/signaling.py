@@ -4,9 +4,12 @@ Small rooms (at most ``MESH_MAX`` people, at most 3 invited sites) are a peer-to
 the server only relays offers, answers and candidates between peers. Larger rooms go
 through the Janus VideoRoom SFU: the server holds one Janus session per participant,
 publishes the participant's offer and subscribes them to every other feed, so the browser
-never sees Janus, its API secret or the room secret.
+never sees Janus, its API secret or the room secret. Publishers send VP8 simulcast; each
+subscriber picks the layer (substream, temporal layer) that suits its link.
 
-Room state lives in this process (one app instance per live session; see the README).
+The rooms, their participants and the delivery of messages across app processes are in
+``rooms.py`` (re-exported here: ``Room``, ``Peer``, ``CallHub``, ``hub_of``, ``end_room``); the
+shared room state in ``directory.py`` (this process, or Redis when ``TELEBRIDGE_REDIS_URL`` is set).
 """
 
 from __future__ import annotations
@@ -17,14 +20,13 @@ import json
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
 from telebridge.calls import janus as jn
 from telebridge.calls import service
-from telebridge.calls.models import LiveSession
+from telebridge.calls.rooms import MESH_MAX, CallHub, Peer, Room, end_room, hub_of  # noqa: F401 - re-exported
 from telebridge.identity import deps as identity_deps
 from telebridge.kit import audit, i18n
 from telebridge.kit.deps import bind
@@ -34,115 +36,9 @@ from telebridge.kit.subject import ROLE_LABELS, Subject
 from telebridge.kit.web import LOCALE_COOKIE
 
 log = logging.getLogger("telebridge.calls")
-MESH_MAX = 3
 MAX_MESSAGE = 64 * 1024
 # WebSocket close codes of a refused join: 4401 credentials, 4403 not invited, 4409 room state, 4503 media down.
 CLOSE_CODES = {"forbidden": 4403, "room_full": 4409, "session_over": 4409, "media_unavailable": 4503}
-
-
-@dataclass
-class Peer:
-    id: str
-    ws: WebSocket
-    subject: Subject
-    facility_id: uuid.UUID
-    site: str
-    attendance_id: uuid.UUID | None = None
-    janus: jn.JanusSession | None = None
-    publisher: jn.Handle | None = None
-    feed: str | None = None
-    subs: dict[str, jn.Handle] = field(default_factory=dict)
-    quality: dict[str, Any] = field(default_factory=dict)
-    live: bool = False  # its feed is up in Janus: others may subscribe
-    title: str = ""
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def public(self) -> dict[str, Any]:
-        return {"peer_id": self.id, "user_id": str(self.subject.user_id), "name": self.subject.display_name,
-                "title": self.title, "site": self.site, "feed": self.feed if self.live else None}
-
-    async def send(self, msg: dict[str, Any]) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.send_text(json.dumps(msg))
-
-
-@dataclass
-class Room:
-    session_id: uuid.UUID
-    mode: str
-    janus_room: str
-    janus_secret: str
-    peers: dict[str, Peer] = field(default_factory=dict)
-    control: jn.JanusSession | None = None
-    degraded: bool = False  # an SFU room running as a mesh because Janus is unreachable
-
-    async def broadcast(self, msg: dict[str, Any], *, but: str | None = None) -> None:
-        await asyncio.gather(*(p.send(msg) for p in list(self.peers.values()) if p.id != but))
-
-
-class CallHub:
-    """Every open room of this process."""
-
-    def __init__(self, janus_url: str | None, api_secret: str | None, admin_key: str | None):
-        self.rooms: dict[uuid.UUID, Room] = {}
-        self.janus = jn.JanusClient(janus_url, api_secret, admin_key) if janus_url else None
-        self.lock = asyncio.Lock()
-
-    async def close(self) -> None:
-        if self.janus:
-            await self.janus.close()
-
-    async def room_for(self, ls: LiveSession, sites: int) -> Room:
-        async with self.lock:
-            room = self.rooms.get(ls.id)
-            if room is None:
-                mode = "sfu" if sites > MESH_MAX and self.janus is not None else "mesh"
-                room = Room(ls.id, mode, janus_room=ls.id.hex, janus_secret=secrets.token_urlsafe(18))
-                if mode == "sfu":
-                    assert self.janus is not None
-                    try:
-                        room.control = await self.janus.create_session()
-                        h = await room.control.attach()
-                        await jn.create_room(h, room=room.janus_room, secret=room.janus_secret, publishers=12,
-                                             description=str(ls.id))
-                    except (TimeoutError, jn.JanusError) as exc:
-                        # Janus is down: the session goes on peer to peer, for up to MESH_MAX people.
-                        log.warning("janus unavailable, room %s falls back to mesh: %s", ls.id, exc)
-                        room.mode, room.degraded, room.control = "mesh", True, None
-                self.rooms[ls.id] = room
-            return room
-
-    async def drop_if_empty(self, room: Room) -> None:
-        async with self.lock:
-            if room.peers or self.rooms.get(room.session_id) is not room:
-                return
-            del self.rooms[room.session_id]
-            if room.control is not None:
-                for h in list(room.control.handles.values()):
-                    await jn.destroy_room(h, room=room.janus_room, secret=room.janus_secret)
-                await room.control.destroy()
-
-
-async def end_room(app: Any, session_id: uuid.UUID) -> int:
-    """Tell everyone in the room (of this process) that the host ended the session, and close it."""
-    hub = hub_of(app)
-    room = hub.rooms.get(session_id)
-    if room is None:
-        return 0
-    peers = list(room.peers.values())
-    await room.broadcast({"type": "ended", "message": gettext(N_("The host ended the session."))})
-    for p in peers:
-        with contextlib.suppress(Exception):
-            await p.ws.close(code=4410)
-    return len(peers)
-
-
-def hub_of(app: Any) -> CallHub:
-    hub = getattr(app.state, "calls_hub", None)
-    if hub is None:
-        s = app.state.settings
-        hub = app.state.calls_hub = CallHub(s.janus_url, s.janus_api_secret, s.janus_admin_key)
-    return hub
 
 
 async def _authenticate(ws: WebSocket, db: Any) -> Subject | None:
@@ -152,10 +48,7 @@ async def _authenticate(ws: WebSocket, db: Any) -> Subject | None:
     origin = ws.headers.get("origin")
     if origin and origin.split("://", 1)[-1] != ws.headers.get("host"):
         return None  # a cookie-authenticated socket must come from our own pages
-    try:
-        return await identity_deps._from_session(ws, db)  # type: ignore[arg-type]
-    except identity_deps.LoginRequired:
-        return None
+    return await identity_deps.session_subject(ws, db)
 
 
 async def _refuse(ws: WebSocket, code: str, message: str, **params: Any) -> None:
@@ -166,11 +59,14 @@ async def _refuse(ws: WebSocket, code: str, message: str, **params: Any) -> None
 
 
 async def serve(ws: WebSocket, session_id: uuid.UUID, token: str) -> None:
+    from telebridge.calls import recording
+
     app = ws.app
     settings = app.state.settings
     i18n.set_locale(i18n.normalize(ws.query_params.get("lang")) or i18n.normalize(ws.cookies.get(LOCALE_COOKIE))
                     or i18n.negotiate(ws.headers.get("accept-language")) or settings.default_locale)
     hub = hub_of(app)
+    room: Room | None = None
     async with app.state.sessionmaker() as db:
         bind(db, app.state)
         subject: Subject | None = None
@@ -187,42 +83,34 @@ async def serve(ws: WebSocket, session_id: uuid.UUID, token: str) -> None:
                 raise DomainError(N_("This live session is over."), code="session_over")
             sites, _ = await service.roster(db, ls)
             site_name = dict(sites).get(facility_id, "")
-            room = await hub.room_for(ls, len(sites))
-            same = [p for p in room.peers.values() if p.subject.user_id == subject.user_id]
-            if room.mode == "mesh" and len(room.peers) - len(same) >= MESH_MAX:
+            room = await hub.room_for(ls, len(sites), recordable=await recording.may_be_recorded(db, ls))
+            members = await hub.directory.members(ls.id)
+            if room.mode == "mesh" and len({m["user_id"] for m in members} - {str(subject.user_id)}) >= MESH_MAX:
                 raise DomainError(N_("This room is full: at most {n} people can join while the video server is "
                                      "unavailable.") if room.degraded else N_("This room is full."),
                                   code="room_full", n=MESH_MAX)
             attendance = await service.record_join(db, subject, ls=ls, facility_id=facility_id)
             await db.commit()
-        except jn.JanusError as exc:
+        except (jn.JanusError, TimeoutError) as exc:
             await db.rollback()
             log.warning("janus unavailable: %s", exc)
             return await _refuse(ws, "media_unavailable",
                                  N_("The video server is not reachable; try again in a moment or use audio by phone."))
         except DomainError as exc:
             await db.rollback()
+            if room is not None:
+                await hub.drop_if_empty(room)
             if getattr(exc, "audit", None) and subject is not None:
                 await audit.record_in_own_transaction(app.state.sessionmaker, subject, outcome="denied",
                                                       **exc.audit)  # type: ignore[attr-defined]
             return await _refuse(ws, exc.code, exc.message, **exc.params)
     await ws.accept()
-    for old in same:  # a second tab of the same person replaces the first
-        await old.send({"type": "replaced", "message": gettext(N_("You joined this session from another window."))})
-        with contextlib.suppress(Exception):
-            await old.ws.close(code=4409)
     title = ", ".join(gettext(ROLE_LABELS[a.role]) for a in subject.assignments if a.facility_id == facility_id)
-    peer = Peer(secrets.token_hex(6), ws, subject, facility_id, site_name, attendance.id, title=title)
-    others = [p.public() for p in room.peers.values() if p.subject.user_id != subject.user_id]
-    room.peers[peer.id] = peer
-    welcome: dict[str, Any] = {"type": "welcome", "peer_id": peer.id, "mode": room.mode, "peers": others,
-                               "ice_servers": service.turn_credentials(settings, subject.user_id)}
-    if room.degraded:
-        welcome["notice"] = gettext(N_("The video server is not reachable: this session continues directly between "
-                                       "at most {n} participants.")).format(n=MESH_MAX)
-    await peer.send(welcome)
-    await room.broadcast({"type": "peer-joined", "peer": peer.public()}, but=peer.id)
+    peer = Peer(secrets.token_hex(6), ws, subject, facility_id, site_name, attendance.id, title=title,
+                locale=i18n.get_locale())
+    room.peers[peer.id] = peer  # hears the room from now on (and the room is never empty while an old tab goes)
     try:
+        await _enter(hub, room, peer, settings)
         while True:
             raw = await ws.receive_text()
             if len(raw) > MAX_MESSAGE:
@@ -248,12 +136,33 @@ async def serve(ws: WebSocket, session_id: uuid.UUID, token: str) -> None:
         await _leave(app, hub, room, peer)
 
 
+async def _enter(hub: CallHub, room: Room, peer: Peer, settings: Any) -> None:
+    """Put the participant in the room's list, replace an older tab of the same person, welcome them."""
+    user_id = str(peer.subject.user_id)
+    peer.seq = await hub.directory.join(room.session_id, peer.public())
+    # Whoever joined before us is listed (we make the offers to them in a mesh); whoever joins while
+    # we do sees us and offers, and we hear of them by ``peer-joined``.
+    earlier = [m for m in await hub.directory.members(room.session_id) if m["seq"] < peer.seq]
+    others = [m for m in earlier if m["user_id"] != user_id]
+    for old in earlier:  # a second tab of the same person replaces the first, wherever it is connected
+        if old["user_id"] == user_id:
+            await hub.replace(room, old, by=peer.id)
+    welcome: dict[str, Any] = {"type": "welcome", "peer_id": peer.id, "mode": room.mode, "peers": others,
+                               "ice_servers": service.turn_credentials(settings, peer.subject.user_id),
+                               "recording": room.recording is not None}
+    if room.degraded:
+        welcome["notice"] = gettext(N_("The video server is not reachable: this session continues directly between "
+                                       "at most {n} participants.")).format(n=MESH_MAX)
+    await peer.send(welcome)
+    await hub.deliver(room, {"type": "peer-joined", "peer": peer.public()}, but=peer.id)
+
+
 async def _handle(hub: CallHub, room: Room, peer: Peer, msg: dict[str, Any]) -> None:
+    from telebridge.calls import recording
+
     kind = msg.get("type")
     if kind == "signal" and room.mode == "mesh":
-        target = room.peers.get(str(msg.get("to")))
-        if target is not None:
-            await target.send({"type": "signal", "from": peer.id, "data": msg.get("data")})
+        await hub.deliver(room, {"type": "signal", "from": peer.id, "data": msg.get("data")}, to=str(msg.get("to")))
     elif kind == "quality" and isinstance(msg.get("stats"), dict):
         peer.quality = service.clean_quality(msg["stats"])
     elif room.mode != "sfu" or hub.janus is None:
@@ -266,14 +175,16 @@ async def _handle(hub: CallHub, room: Room, peer: Peer, msg: dict[str, Any]) -> 
             peer.publisher = await peer.janus.attach()
             peer.feed, answer = await jn.join_publisher(peer.publisher, room=room.janus_room,
                                                         display=peer.id, offer=jsep)
+            recording.note_feed(room, peer)
             await peer.send({"type": "published", "feed": peer.feed, "jsep": answer})
-            peer.tasks.append(asyncio.create_task(_announce_when_up(room, peer, peer.publisher)))
+            peer.tasks.append(asyncio.create_task(_announce_when_up(hub, room, peer, peer.publisher)))
         else:  # renegotiation or ICE restart
             answer = await jn.ice_restart_publisher(peer.publisher, jsep)
             await peer.send({"type": "published", "feed": peer.feed, "jsep": answer})
     elif kind == "subscribe":
         feed = str(msg.get("feed"))
-        owner = next((p for p in room.peers.values() if p.feed == feed and p.id != peer.id), None)
+        members = await hub.directory.members(room.session_id)
+        owner = next((m for m in members if m.get("feed") == feed and m["peer_id"] != peer.id), None)
         if owner is None:
             await peer.send({"type": "error", "code": "no_feed", "feed": feed,
                              "message": gettext(N_("This participant is no longer in the session."))})
@@ -286,12 +197,21 @@ async def _handle(hub: CallHub, room: Room, peer: Peer, msg: dict[str, Any]) -> 
         handle = await peer.janus.attach()
         peer.subs[feed] = handle
         offer = await jn.join_subscriber(handle, room=room.janus_room, feed=feed)
-        await peer.send({"type": "offer", "feed": feed, "peer_id": owner.id, "jsep": offer})
+        await peer.send({"type": "offer", "feed": feed, "peer_id": owner["peer_id"], "jsep": offer,
+                         "simulcast": jn.has_simulcast(handle.streams)})
+        peer.tasks.append(asyncio.create_task(_report_layers(peer, feed, handle)))
     elif kind == "answer":
         handle = peer.subs.get(str(msg.get("feed")))
         if handle is not None:
             await jn.start_subscriber(handle, room=room.janus_room, answer=_jsep(msg, "answer"))
             await peer.send({"type": "subscribed", "feed": str(msg.get("feed"))})
+    elif kind == "layer":  # the subscriber's choice of simulcast layer for one feed (weak link, or by hand)
+        handle = peer.subs.get(str(msg.get("feed")))
+        substream, temporal = msg.get("substream"), msg.get("temporal")
+        if handle is not None and substream in (0, 1, 2) and temporal in (None, 0, 1, 2):
+            # a hint, not a step of the call: it must not hold up this participant's other messages
+            peer.tasks = [t for t in peer.tasks if not t.done()]
+            peer.tasks.append(asyncio.create_task(_choose_layer(handle, substream, temporal)))
     elif kind == "trickle":
         feed = msg.get("feed")
         handle = peer.publisher if feed in (None, peer.feed) else peer.subs.get(str(feed))
@@ -300,14 +220,31 @@ async def _handle(hub: CallHub, room: Room, peer: Peer, msg: dict[str, Any]) -> 
             await handle.trickle(cand if isinstance(cand, dict) else None)
 
 
-async def _announce_when_up(room: Room, peer: Peer, handle: jn.Handle) -> None:
+async def _announce_when_up(hub: CallHub, room: Room, peer: Peer, handle: jn.Handle) -> None:
     """Janus accepts subscriptions once the publisher's PeerConnection is up: announce it then."""
     while True:
         event = await handle.events.get()
         if event.get("janus") == "webrtcup":
             peer.live = True
-            await room.broadcast({"type": "feed", "peer": peer.public()}, but=peer.id)
+            await hub.directory.update(room.session_id, peer.public())
+            await hub.deliver(room, {"type": "feed", "peer": peer.public()}, but=peer.id)
             return
+
+
+async def _choose_layer(handle: jn.Handle, substream: int, temporal: int | None) -> None:
+    try:
+        await jn.configure_subscriber(handle, substream=substream, temporal=temporal)
+    except (TimeoutError, jn.JanusError) as exc:  # the page asks again on its next sample if it still needs to
+        log.info("simulcast layer not changed: %s", exc)
+
+
+async def _report_layers(peer: Peer, feed: str, handle: jn.Handle) -> None:
+    """Tell the subscriber which simulcast layer Janus now relays to it (after a ``layer`` request)."""
+    while True:
+        data = (await handle.events.get()).get("plugindata", {}).get("data", {})
+        layer = {k: data[k] for k in ("substream", "temporal") if k in data}
+        if layer:
+            await peer.send({"type": "layer", "feed": feed, **layer})
 
 
 def _jsep(msg: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -322,11 +259,8 @@ async def _leave(app: Any, hub: CallHub, room: Room, peer: Peer) -> None:
         task.cancel()
     if room.peers.get(peer.id) is peer:
         del room.peers[peer.id]
-    await room.broadcast({"type": "peer-left", "peer_id": peer.id, "feed": peer.feed})
-    for other in list(room.peers.values()):
-        h = other.subs.pop(peer.feed, None) if peer.feed else None
-        if h is not None:
-            await h.detach()
+    with contextlib.suppress(Exception):  # Redis unreachable: the entry expires with this process's key
+        await hub.gone(room, {"peer_id": peer.id, "feed": peer.feed})
     if peer.janus is not None:
         await peer.janus.destroy()
     if peer.attendance_id is not None:
@@ -334,5 +268,12 @@ async def _leave(app: Any, hub: CallHub, room: Room, peer: Peer) -> None:
             bind(db, app.state)
             await service.record_leave(db, peer.subject, attendance_id=peer.attendance_id, quality=peer.quality)
             await db.commit()
-    with contextlib.suppress(jn.JanusError, asyncio.TimeoutError):
+    if not room.peers and room.recording is not None:  # the last one here left while recording
+        from telebridge.calls import recording
+
+        try:
+            await recording.room_emptied(app, room)
+        except Exception:  # noqa: BLE001 - the room still closes; the recording row says what happened
+            log.exception("closing the recording of room %s failed", room.session_id)
+    with contextlib.suppress(Exception):
         await hub.drop_if_empty(room)

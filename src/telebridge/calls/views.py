@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from telebridge.calls import service
+from telebridge.calls import recording, service
 from telebridge.consultations import policy as consultation_policy
 from telebridge.consultations import service as consultations
 from telebridge.consultations.models import Consultation
@@ -83,8 +83,11 @@ async def session_page(session_id: uuid.UUID, request: Request, db: Db, subject:
     ls, _ = await service.participant_view(db, subject, session_id)
     sites, people = await service.roster(db, ls)
     rows = await service.attendance(db, ls)
+    recordings = await recording.of_session(db, ls)
     return render(request, "calls/session.html", {
         "ls": ls, "sites": sites, "people": people, "attendance": rows, "site_names": dict(sites),
+        "recordings": recordings, "players": await recording.playable(db, subject, ls, recordings),
+        "rec_status": recording.STATUS,
         "status": STATUS, "can_join": ls.status in ("scheduled", "live"),
         "ends_at": ls.starts_at + timedelta(minutes=ls.duration_minutes)})
 
@@ -103,4 +106,5 @@ async def room(session_id: uuid.UUID, request: Request, db: Db, subject: PageSub
                   "max_chars": request.app.state.settings.max_message_chars}
     return render(request, "calls/room.html", {"ls": ls, "site_name": dict(sites).get(site, ""),
                                                "patient_id": c.patient_id if c else "",
-                                               "can_end": service.can_end(subject, ls), **thread})
+                                               "can_end": service.can_end(subject, ls),
+                                               "can_record": recording.can_record(subject, ls), **thread})

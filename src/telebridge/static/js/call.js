@@ -1,6 +1,9 @@
 // The call room: pre-call check, then WebRTC over Telebridge's signaling WebSocket.
 // Mesh (<= 3 people): one RTCPeerConnection per other participant, the newcomer offers.
 // SFU (Janus, brokered by the server): one publishing connection and one per remote feed.
+// Weak links: in SFU rooms the camera is published as VP8 simulcast (three layers) and each
+// subscription asks for the layer its link carries (or the one the user picked); in a mesh the
+// senders towards a weak peer lower their bitrate and resolution (setParameters).
 (function () {
   "use strict";
   const root = document.getElementById("call");
@@ -12,7 +15,9 @@
 
   const state = {
     local: null, screen: null, ws: null, peerId: null, mode: null, iceServers: [],
-    pcs: new Map(),          // key -> {pc, remote peer id, kind: "mesh"|"pub"|"sub", feed}
+    pcs: new Map(),          // key -> {pc, remote peer id, kind: "mesh"|"pub"|"sub", feed, level, lost, seen, calm}
+    inbound: {},             // pc key -> {width, height, frames} of the received video (getStats)
+    quality: "auto",         // "auto" or a fixed layer "2" (high), "1", "0" (low)
     people: new Map(),       // peer id -> public info
     muted: false, camOff: false, audioOnly: false, leaving: false, retries: 0,
     stats: { framesDecoded: 0, bitrate_kbps: 0, packet_loss_pct: 0, rtt_ms: 0 }, lastBytes: 0, lastAt: 0,
@@ -81,7 +86,10 @@
     ws.onmessage = (e) => onMessage(JSON.parse(e.data)).catch((err) => console.warn("call", err));
     ws.onclose = (e) => {
       if (state.leaving || state.ws !== ws) return;
-      if (e.code === 4409 || e.code === 4403 || e.code === 4401) return;
+      if (e.code === 4409 || e.code === 4403 || e.code === 4401) {  // refused or replaced: say why, never a blank page
+        gone(e.reason === "replaced" ? msg("replaced") : state.lastError || msg("closed"));
+        return;
+      }
       reconnect();
     };
   }
@@ -106,6 +114,7 @@
         state.peerId = m.peer_id; state.mode = m.mode; state.retries = 0;
         if (m.ice_servers && m.ice_servers.length) state.iceServers = m.ice_servers;
         status(m.notice || msg("connected"));
+        setRecording(!!m.recording);
         m.peers.forEach((p) => state.people.set(p.peer_id, p));
         renderPeople();
         if (m.mode === "mesh") { for (const p of m.peers) await meshOffer(p.peer_id); }
@@ -127,9 +136,16 @@
         send({ type: "subscribe", feed: m.peer.feed });
         break;
       case "offer": await subscribeAnswer(m); break;
-      case "replaced": state.leaving = true; status(m.message || msg("replaced")); break;
+      case "layer": {  // Janus now relays this layer of the feed (substream and temporal layer come apart)
+        const e = state.pcs.get("sub:" + m.feed);
+        if (e && m.substream != null) e.substream = m.substream;
+        if (e && m.temporal != null) e.temporal = m.temporal;
+        break;
+      }
+      case "replaced": gone(m.message || msg("replaced")); break;
       case "ended": endLocally(m.message || msg("ended")); break;
-      case "error": status(m.message); break;
+      case "recording": setRecording(m.on); status(msg(m.on ? "recOn" : "recOff")); break;
+      case "error": state.lastError = m.message; status(m.message); break;
     }
   }
 
@@ -188,7 +204,12 @@
     const pc = entry ? entry.pc : newPc("pub", state.peerId, "pub");
     if (!entry) {
       const tracks = state.local ? state.local.getTracks() : [];
-      tracks.forEach((t) => { if (t.kind === "audio" || !state.audioOnly) pc.addTrack(t, state.local); });
+      tracks.forEach((t) => {
+        if (t.kind === "audio") pc.addTrack(t, state.local);
+        else if (!state.audioOnly) {  // Janus expects the layers high, medium, low (substream 2, 1, 0)
+          pc.addTransceiver(t, { direction: "sendonly", streams: [state.local], sendEncodings: SIMULCAST });
+        }
+      });
       if (!tracks.length) pc.addTransceiver("audio", { direction: "sendonly" });
     }
     await pc.setLocalDescription(await pc.createOffer(restart ? { iceRestart: true } : {}));
@@ -199,6 +220,7 @@
   async function subscribeAnswer(m) {
     closePc("sub:" + m.feed);
     const pc = newPc("sub:" + m.feed, m.peer_id, "sub", m.feed);
+    Object.assign(state.pcs.get("sub:" + m.feed), { simulcast: !!m.simulcast, level: 2 });
     await pc.setRemoteDescription(m.jsep);
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
@@ -216,11 +238,84 @@
 
   function closePc(key) {
     const entry = state.pcs.get(key);
-    if (entry) { entry.pc.close(); state.pcs.delete(key); }
+    if (entry) { entry.pc.close(); state.pcs.delete(key); delete state.inbound[key]; }
+  }
+
+  // This window no longer takes part (another window took over, or the server refused it):
+  // stop everything and say so, with a way back.
+  function gone(text) {
+    state.leaving = true;
+    for (const key of [...state.pcs.keys()]) closePc(key);
+    if (state.local) state.local.getTracks().forEach((t) => t.stop());
+    if (state.ws && state.ws.readyState < 2) state.ws.close();
+    $("precall").hidden = true; $("precall").style.display = "none"; $("incall").hidden = true;
+    $("gone-message").textContent = text;
+    $("gone").hidden = false;
   }
 
   function senders() {
     return [...state.pcs.values()].filter((e) => e.kind !== "sub").flatMap((e) => e.pc.getSenders());
+  }
+
+  // ------------------------------------------------------------------ layers for weak links
+  const SIMULCAST = [
+    { rid: "h", maxBitrate: 900000 },
+    { rid: "m", maxBitrate: 300000, scaleResolutionDownBy: 2 },
+    { rid: "l", maxBitrate: 100000, scaleResolutionDownBy: 4 },
+  ];
+  const MESH_LEVELS = [{ maxBitrate: 150000, scale: 4 }, { maxBitrate: 400000, scale: 2 }, { maxBitrate: 0, scale: 1 }];
+
+  // The layer a link carries, from two getStats samples: one down when it is weak (loss above
+  // 8 %, a long round trip, too little bandwidth), one up after three calm samples in a row.
+  function judge(entry, lost, seen, rtt, bandwidth) {
+    const dl = lost - (entry.lost || 0), dn = seen - (entry.seen || 0);
+    entry.lost = lost; entry.seen = seen;
+    const loss = dl + dn > 0 ? dl / (dl + dn) : 0;
+    const weak = loss > 0.08 || rtt > 600 || (bandwidth > 0 && bandwidth < 250000);
+    entry.calm = weak ? 0 : (entry.calm || 0) + 1;
+    const level = entry.linkLevel === undefined ? 2 : entry.linkLevel;
+    entry.linkLevel = weak ? Math.max(0, level - 1) : (entry.calm >= 3 ? Math.min(2, level + 1) : level);
+    if (entry.linkLevel > level) entry.calm = 0;
+    return entry.linkLevel;
+  }
+
+  // The smallest layer that fills a remote tile as shown (layers are full, half and quarter of
+  // the camera; a 1280-pixel camera gives 1280, 640 and 320): no use decoding more than is seen.
+  function fits(remote) {
+    const v = document.querySelector(`#tile-${CSS.escape(remote)} video`);
+    const shown = v ? v.clientWidth * (window.devicePixelRatio || 1) : 0;
+    return shown > 640 ? 2 : shown > 320 ? 1 : 0;
+  }
+
+  function levelFor(entry, link) {
+    if (state.quality !== "auto") return Number(state.quality);
+    const level = judge(entry, link.lost, link.seen, link.rtt, link.bandwidth);
+    return entry.kind === "sub" ? Math.min(level, fits(entry.remote)) : level;
+  }
+
+  function applyLevel(key, entry, level) {
+    if (level === entry.level) return;
+    entry.level = level;
+    if (entry.kind === "sub") {  // once media flows (Janus has started the subscription)
+      if (!entry.simulcast || entry.pc.connectionState !== "connected") { entry.level = undefined; return; }
+      send({ type: "layer", feed: entry.feed, substream: level, temporal: 2 });
+      return;
+    }
+    const target = MESH_LEVELS[level];
+    entry.pc.getSenders().filter((s) => s.track && s.track.kind === "video").forEach((s) => {
+      const p = s.getParameters();
+      if (!p.encodings || !p.encodings.length) return;
+      if (target.maxBitrate) p.encodings[0].maxBitrate = target.maxBitrate; else delete p.encodings[0].maxBitrate;
+      p.encodings[0].scaleResolutionDownBy = target.scale;
+      s.setParameters(p).catch((err) => console.warn("call", err));
+    });
+  }
+
+  function chooseQuality(value) {
+    state.quality = value;
+    for (const [key, entry] of state.pcs) {
+      if (entry.kind !== "pub" && value !== "auto") applyLevel(key, entry, Number(value));
+    }
   }
 
   // ------------------------------------------------------------------ tiles and people
@@ -299,6 +394,9 @@
   }
   $("btn-audio").onclick = () => setAudioOnly(!state.audioOnly);
   $("btn-layout").onclick = () => { $("stage").classList.toggle("speaker"); };
+  $("quality").addEventListener("change", () => chooseQuality($("quality").value));
+  $("btn-here").onclick = () => location.reload();  // joining again from this window replaces the other one
+  state.chooseQuality = chooseQuality;
   function endLocally(text) {
     state.leaving = true;
     for (const key of [...state.pcs.keys()]) closePc(key);
@@ -315,6 +413,21 @@
         { method: "POST", headers: { "X-CSRF-Token": root.dataset.csrf } });
       if (r.ok) endLocally(msg("ended"));
       else status((await r.json()).error.message);
+    };
+  }
+  // Recording (the host; the server refuses without the patient's consent on record, with the reason).
+  function setRecording(on) {
+    state.recording = on;
+    $("rec-indicator").hidden = !on;
+    const b = $("btn-record");
+    if (b) { b.textContent = msg(on ? "stopRecord" : "record"); b.setAttribute("aria-pressed", String(on)); }
+  }
+  if ($("btn-record")) {
+    $("btn-record").onclick = async () => {
+      const path = `/api/v1/calls/sessions/${root.dataset.session}/recording${state.recording ? "/stop" : ""}`;
+      const r = await fetch(path, { method: "POST", headers: { "X-CSRF-Token": root.dataset.csrf } }).catch(() => null);
+      if (!r) return;
+      if (!r.ok) status((await r.json()).error.message);
     };
   }
   $("btn-leave").onclick = () => {
@@ -365,19 +478,31 @@
   async function collect() {
     let frames = 0, bytes = 0, lost = 0, received = 0, rtt = [];
     const perPeer = {};
-    for (const { pc, remote, kind } of state.pcs.values()) {
+    for (const [key, entry] of state.pcs) {
+      const { pc, remote, kind } = entry;
       const report = await pc.getStats();
+      const link = { lost: 0, seen: 0, rtt: 0, bandwidth: 0 };
       report.forEach((s) => {
         if (s.type === "inbound-rtp") {
           if (s.kind === "video") {
             frames += s.framesDecoded || 0;
             if (kind !== "pub") perPeer[remote] = (perPeer[remote] || 0) + (s.framesDecoded || 0);
+            state.inbound[key] = { width: s.frameWidth || 0, height: s.frameHeight || 0, frames: s.framesDecoded || 0 };
           }
           bytes += s.bytesReceived || 0; lost += s.packetsLost || 0; received += s.packetsReceived || 0;
+          link.lost += s.packetsLost || 0; link.seen += s.packetsReceived || 0;
+        } else if (s.type === "remote-inbound-rtp" && kind === "mesh" && s.kind === "video") {
+          const pct = Math.round((s.fractionLost || 0) * 100); link.lost = pct; link.seen = 100 - pct;
         } else if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) {
           rtt.push(s.currentRoundTripTime * 1000);
+          link.rtt = s.currentRoundTripTime * 1000;
+          if (kind === "mesh" && s.availableOutgoingBitrate) link.bandwidth = s.availableOutgoingBitrate;
         }
       });
+      if (kind === "sub" || kind === "mesh") {
+        if (kind === "mesh") { entry.lost = 0; entry.seen = 0; }  // fractionLost is already per interval
+        applyLevel(key, entry, levelFor(entry, link));
+      }
     }
     const now = performance.now();
     const kbps = state.lastAt ? ((bytes - state.lastBytes) * 8) / (now - state.lastAt) : 0;

@@ -1,0 +1,249 @@
+"""Room state through the real app processes (signaling only, no media: nothing here needs a
+network namespace): a second tab of the same person replaces the first, in one process
+without Redis; and with Redis the participants of one room may be connected to different
+app processes sharing PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from telebridge.calls.models import LiveSession, LiveSessionAttendance, LiveSessionSite
+from telebridge.kit.db import make_engine, make_sessionmaker, utcnow
+from tests import factories
+from tests.browser.conftest import serving
+from tests.calls.helpers import consultation, extra_sites
+from tests.conftest import PG_URL, REDIS_URL, fresh_database, need
+
+HTTP = 30  # seconds: generous, other suites may load the machine (timing never decides here)
+OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"  # the server relays SDP untouched
+
+
+@dataclass
+class Tab:
+    """One browser tab's signaling socket."""
+
+    ws: ClientConnection
+    peer_id: str
+    welcome: dict[str, Any]
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    async def next(self, kind: str, timeout: float = 30) -> dict[str, Any]:
+        """The next message of ``kind`` (others are kept in ``seen``)."""
+        async def wait() -> dict[str, Any]:
+            while True:
+                msg = json.loads(await self.ws.recv())
+                self.seen.append(msg)
+                if msg["type"] == kind:
+                    return msg
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(msg))
+
+
+async def open_tab(base: str, sid: uuid.UUID, bearer: str) -> Tab:
+    async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {bearer}"}, timeout=HTTP) as http:
+        r = await http.post(f"/api/v1/calls/sessions/{sid}/join")
+        assert r.status_code == 200, r.text
+        grant = r.json()
+    url = base.replace("http", "ws", 1) + grant["ws_path"] + "?token=" + grant["token"]
+    ws = await connect(url, additional_headers={"authorization": f"Bearer {bearer}"})
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    assert welcome["type"] == "welcome", welcome
+    return Tab(ws, welcome["peer_id"], welcome)
+
+
+async def closed(tab: Tab, timeout: float = 30) -> tuple[int | None, str | None]:
+    """Wait until the server closes the tab's socket; its close code and reason."""
+    try:
+        while True:
+            tab.seen.append(json.loads(await asyncio.wait_for(tab.ws.recv(), timeout)))
+    except ConnectionClosed:
+        pass
+    return tab.ws.close_code, tab.ws.close_reason
+
+
+@dataclass
+class Setup:
+    maker: Any
+    world: factories.World
+    extra: list
+    bearers: dict[str, str]
+
+    async def session(self, sites: list[uuid.UUID]) -> uuid.UUID:
+        async with self.maker() as db:
+            c = await consultation(self.maker, self.world)
+            ls = LiveSession(consultation_id=c.id, host_facility_id=self.world.hub_a.id, title="Phiên hội chẩn",
+                             starts_at=utcnow() + timedelta(minutes=5), duration_minutes=60, status="scheduled",
+                             created_by=self.world.users["hub_specialist"].id)
+            db.add(ls)
+            await db.flush()
+            db.add_all([LiveSessionSite(live_session_id=ls.id, facility_id=f) for f in sites])
+            await db.commit()
+            return ls.id
+
+
+async def build(url: str, extra: int) -> tuple[Setup, Any]:
+    engine = make_engine(url)
+    maker = make_sessionmaker(engine)
+    world = await factories.build_world(maker)
+    sites = await extra_sites(maker, world, extra)
+    users = {"hub": world.users["hub_specialist"], "spoke": world.users["spoke_clinician"],
+             **{f"site{i}": s.user for i, s in enumerate(sites)}}
+    bearers = {k: await factories.api_token(maker, u) for k, u in users.items()}
+    return Setup(maker, world, sites, bearers), engine
+
+
+async def test_second_tab_replaces_the_first_in_one_process(tmp_path: Path) -> None:
+    url = await fresh_database(tmp_path, "sqlite", "_tabs")
+    s, engine = await build(url, 1)
+    w = s.world
+    sid = await s.session([w.hub_a.id, w.spoke_a.id, s.extra[0].facility.id])
+    async with serving(url) as base:  # no Redis: the room lives in this one process
+        first = await open_tab(base, sid, s.bearers["hub"])
+        spoke = await open_tab(base, sid, s.bearers["spoke"])
+        assert [p["peer_id"] for p in spoke.welcome["peers"]] == [first.peer_id]
+
+        second = await open_tab(base, sid, s.bearers["hub"])  # the same person, another tab
+        told = await first.next("replaced")
+        assert told["code"] == "replaced" and told["message"] == "Bạn đã tham gia phiên này từ một cửa sổ khác."
+        assert await closed(first) == (4409, "replaced")
+        assert [p["peer_id"] for p in second.welcome["peers"]] == [spoke.peer_id]  # not its own old tab
+
+        left = await spoke.next("peer-left")
+        joined = await spoke.next("peer-joined")
+        assert left["peer_id"] == first.peer_id and joined["peer"]["peer_id"] == second.peer_id
+        assert [m["type"] for m in spoke.seen] == ["peer-left", "peer-joined"]  # gone before back, never twice
+
+        # the second tab works: its offer reaches the spoke, the answer comes back
+        await second.send({"type": "signal", "to": spoke.peer_id, "data": {"type": "offer", "sdp": OFFER}})
+        got = await spoke.next("signal")
+        assert got["from"] == second.peer_id and got["data"]["type"] == "offer"
+        await spoke.send({"type": "signal", "to": second.peer_id, "data": {"type": "answer", "sdp": OFFER}})
+        assert (await second.next("signal"))["from"] == spoke.peer_id
+
+        # a newcomer sees the person once
+        third = await open_tab(base, sid, s.bearers["site0"])
+        people = third.welcome["peers"]
+        assert sorted(p["peer_id"] for p in people) == sorted([second.peer_id, spoke.peer_id])
+        assert [p["user_id"] for p in people].count(str(w.users["hub_specialist"].id)) == 1
+        for tab in (second, spoke, third):
+            await tab.ws.close()
+
+    async with s.maker() as db:  # the replaced tab's attendance was closed
+        rows = (await db.execute(select(LiveSessionAttendance).where(
+            LiveSessionAttendance.live_session_id == sid,
+            LiveSessionAttendance.user_id == w.users["hub_specialist"].id))).scalars().all()
+        assert len(rows) == 2 and all(r.left_at is not None for r in rows)
+    await engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_participants_on_different_processes_share_one_room(tmp_path: Path) -> None:
+    need(PG_URL is not None and REDIS_URL is not None, "needs PostgreSQL and Redis (TELEBRIDGE_TEST_*_URL)")
+    url = await fresh_database(tmp_path, "postgresql", "_callsx")
+    s, engine = await build(url, 2)
+    w = s.world
+    sid = await s.session([w.hub_a.id, w.spoke_a.id, *(x.facility.id for x in s.extra)])  # no Janus: a mesh
+    env = {"TELEBRIDGE_REDIS_URL": str(REDIS_URL)}
+    async with serving(url, **env) as a, serving(url, **env) as b:
+        hub = await open_tab(a, sid, s.bearers["hub"])
+        spoke = await open_tab(b, sid, s.bearers["spoke"])
+        assert spoke.welcome["mode"] == "mesh"
+        assert [p["peer_id"] for p in spoke.welcome["peers"]] == [hub.peer_id]  # in the list across processes
+        assert (await hub.next("peer-joined"))["peer"]["peer_id"] == spoke.peer_id
+
+        # the newcomer offers; answer and ICE candidates cross the processes both ways
+        await spoke.send({"type": "signal", "to": hub.peer_id, "data": {"type": "offer", "sdp": OFFER}})
+        got = await hub.next("signal")
+        assert got == {"type": "signal", "from": spoke.peer_id, "data": {"type": "offer", "sdp": OFFER}}
+        await hub.send({"type": "signal", "to": spoke.peer_id, "data": {"type": "answer", "sdp": OFFER}})
+        assert (await spoke.next("signal"))["data"]["type"] == "answer"
+        cand = {"type": "candidate", "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.2 5000 typ host",
+                                                   "sdpMid": "0", "sdpMLineIndex": 0}}
+        await spoke.send({"type": "signal", "to": hub.peer_id, "data": cand})
+        await hub.send({"type": "signal", "to": spoke.peer_id, "data": cand})
+        assert (await hub.next("signal"))["data"] == cand
+        assert (await spoke.next("signal"))["data"] == cand
+
+        # a third on process A sees both; the room is full across processes for a fourth
+        site0 = await open_tab(a, sid, s.bearers["site0"])
+        assert sorted(p["peer_id"] for p in site0.welcome["peers"]) == sorted([hub.peer_id, spoke.peer_id])
+        assert (await spoke.next("peer-joined"))["peer"]["peer_id"] == site0.peer_id
+        async with httpx.AsyncClient(base_url=b, headers={"authorization": f"Bearer {s.bearers['site1']}"},
+                                     timeout=HTTP) as http:
+            grant = (await http.post(f"/api/v1/calls/sessions/{sid}/join")).json()
+        async with connect(b.replace("http", "ws", 1) + grant["ws_path"] + "?token=" + grant["token"],
+                           additional_headers={"authorization": f"Bearer {s.bearers['site1']}"}) as ws:
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert refused["code"] == "room_full", refused
+
+        # a leave on process B is seen on process A
+        await spoke.send({"type": "leave"})
+        for tab in (hub, site0):
+            assert (await tab.next("peer-left"))["peer_id"] == spoke.peer_id
+
+        # the same person's second tab on process B replaces the first one held by process A
+        again = await open_tab(b, sid, s.bearers["hub"])
+        assert (await hub.next("replaced"))["code"] == "replaced"
+        assert await closed(hub) == (4409, "replaced")
+        assert [p["peer_id"] for p in again.welcome["peers"]] == [site0.peer_id]
+        assert (await site0.next("peer-left"))["peer_id"] == hub.peer_id
+        assert (await site0.next("peer-joined"))["peer"]["peer_id"] == again.peer_id
+        await again.send({"type": "signal", "to": site0.peer_id, "data": {"type": "offer", "sdp": OFFER}})
+        assert (await site0.next("signal"))["from"] == again.peer_id
+
+        # the host ends the session through process B: the participant held by A is told
+        async with httpx.AsyncClient(base_url=b, headers={"authorization": f"Bearer {s.bearers['hub']}"},
+                                     timeout=HTTP) as http:
+            r = await http.post(f"/api/v1/calls/sessions/{sid}/end")
+            assert r.status_code in (200, 204), r.text
+        assert (await site0.next("ended"))["code"] == "ended"
+        assert (await closed(site0))[0] == 4410
+        await again.ws.close()
+    await engine.dispose()
+
+
+@pytest.mark.redis
+async def test_redis_directory_orders_joins_and_forgets_a_dead_process() -> None:
+    need(REDIS_URL is not None, "needs Redis (TELEBRIDGE_TEST_REDIS_URL)")
+    from telebridge.calls.directory import RedisDirectory
+
+    sid = uuid.uuid4()
+    a, b = RedisDirectory(str(REDIS_URL), "node-a"), RedisDirectory(str(REDIS_URL), "node-b")
+    try:
+        assert await a.claim(sid, {"mode": "sfu", "degraded": False}) == {"mode": "sfu", "degraded": False}
+        assert (await b.claim(sid, {"mode": "mesh", "degraded": True}))["mode"] == "sfu"  # the first decides
+        first = await a.join(sid, {"peer_id": "p1", "user_id": "u1", "feed": None})
+        second = await b.join(sid, {"peer_id": "p2", "user_id": "u2", "feed": None})
+        assert second > first
+        await b.update(sid, {"peer_id": "p2", "user_id": "u2", "feed": "f2"})
+        await b.update(sid, {"peer_id": "gone", "user_id": "u3", "feed": None})  # never re-adds someone who left
+        members = {m["peer_id"]: m for m in await a.members(sid)}
+        assert set(members) == {"p1", "p2"} and members["p2"]["feed"] == "f2" and members["p2"]["seq"] == second
+        assert "_node" not in members["p1"]
+
+        assert b._beat is not None
+        b._beat.cancel()  # process B dies: its presence key is no longer renewed and expires
+        await a._redis.delete(b._node_key("node-b"))
+        assert [m["peer_id"] for m in await a.members(sid)] == ["p1"]
+        assert not await a.remove(sid, "p2")  # already dropped from the room's list
+        assert await a.remove(sid, "p1") and await a.members(sid) == []
+        await a.release(sid)
+        assert await a.meta(sid) is None
+    finally:
+        await a.close()
+        await b.close()
