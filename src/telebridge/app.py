@@ -76,6 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await files_lifecycle.start(app, settings)
         identity_listener = identity_cache.listening(app.state.bus)
         await identity_listener.__aenter__()
+        from telebridge.calls import recording as call_recording
+
+        try:  # recordings cut off by a stop of this (or another) process
+            await call_recording.recover(app)
+        except Exception:  # noqa: BLE001 - a database not reachable yet must not stop the start; /readyz tells
+            log.warning("recordings left running by a stopped process were not recovered", exc_info=True)
         gc.freeze()  # start-up objects (modules, models, catalogs) leave the collector's scans
         yield
         if sweeper is not None:

@@ -228,3 +228,29 @@ async def playable(db: AsyncSession, subject: Subject, ls: LiveSession, rows: li
 
 
 from telebridge.calls import tasks  # noqa: E402,F401  (registers the job; it needs the names above)
+
+
+async def recover(app: Any) -> int:
+    """At start-up: hand to the job the recordings a stopped app process left running.
+
+    A room does not outlive its process, so a recording still marked as running whose room has
+    nobody in it on any process was cut off (a crash, a restart): it is closed as the system and
+    converted from the files Janus wrote, like any other. Returns how many were recovered."""
+    hub = signaling.hub_of(app)
+    async with app.state.sessionmaker() as db:
+        bind(db, app.state)
+        rows = (await db.scalars(select(LiveSessionRecording).where(LiveSessionRecording.status == "recording"))).all()
+        recovered = 0
+        for row in rows:
+            if await hub.directory.members(row.live_session_id):
+                continue  # still live on another process
+            ls = await db.get(LiveSession, row.live_session_id)
+            c = await _consultation(db, ls) if ls is not None else None
+            row.stopped_at, row.status = utcnow(), "processing"
+            audit.record(db, audit.SystemActor(display_name="live session"), action="record_stop",
+                         object_type=OBJECT, object_id=row.live_session_id, patient_id=c.patient_id if c else None,
+                         detail={"recording_id": str(row.id), "recovered": True})
+            jobs.enqueue_after_commit(db, get_runtime().jobs_for(db), JOB, {"recording_id": str(row.id)})
+            recovered += 1
+        await db.commit()
+    return recovered
