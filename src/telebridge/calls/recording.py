@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.calls import janus as jn
+from telebridge.calls import repository as repo
 from telebridge.calls import service, signaling
 from telebridge.calls.models import LiveSession, LiveSessionRecording
 from telebridge.consultations.models import Consultation
@@ -211,8 +211,7 @@ STATUS = {"recording": N_("Recording now"), "processing": N_("Being prepared"),
 
 
 async def of_session(db: AsyncSession, ls: LiveSession) -> list[LiveSessionRecording]:
-    return list((await db.execute(select(LiveSessionRecording).where(
-        LiveSessionRecording.live_session_id == ls.id).order_by(LiveSessionRecording.started_at))).scalars())
+    return await repo.recordings_of(db, ls.id)
 
 
 async def playable(db: AsyncSession, subject: Subject, ls: LiveSession, rows: list[LiveSessionRecording]
@@ -239,7 +238,7 @@ async def recover(app: Any) -> int:
     hub = signaling.hub_of(app)
     async with app.state.sessionmaker() as db:
         bind(db, app.state)
-        rows = (await db.scalars(select(LiveSessionRecording).where(LiveSessionRecording.status == "recording"))).all()
+        rows = await repo.recordings_running(db)
         recovered = 0
         for row in rows:
             if await hub.directory.members(row.live_session_id):

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
-
 from telebridge.calls import recording
+from telebridge.calls import repository as repo
 from telebridge.calls.models import LiveSession, LiveSessionRecording
 from telebridge.consultations.models import Consultation
 from telebridge.files import service as files
@@ -151,11 +150,9 @@ async def process_recording(ctx: JobContext, payload: dict[str, Any]) -> None:
     recording_id = uuid.UUID(payload["recording_id"])
     directory = recording.recordings_dir(ctx.settings) / recording_id.hex
     async with ctx.sessionmaker() as db:  # claim it: jobs are delivered at least once, and may be long
-        claimed = await db.execute(update(LiveSessionRecording).where(
-            LiveSessionRecording.id == recording_id, LiveSessionRecording.status == "processing").values(
-            status="converting"))
+        claimed = await repo.claim_for_conversion(db, recording_id)
         await db.commit()
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if not claimed:
             return
     async with ctx.sessionmaker() as db:
         row = await db.get(LiveSessionRecording, recording_id)
