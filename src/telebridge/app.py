@@ -37,6 +37,10 @@ log = logging.getLogger("telebridge.http")
 UPLOAD_ROUTES = re.compile(r"^(/api/v1)?/auscultation/exams/[0-9a-fA-F-]{36}/recordings$"
                            r"|^/api/v1/imaging/patients/[0-9a-fA-F-]{36}/instances$|^/dicomweb/studies(/[0-9.]+)?$")
 
+# DICOM uploads (single instance, STOW-RS): streamed to an encrypted spool, each instance bounded
+# by the DICOM file limit as it arrives; the whole body by the largest file limit.
+STREAMED_ROUTES = re.compile(r"^/api/v1/imaging/patients/[0-9a-fA-F-]{36}/instances$|^/dicomweb/studies$")
+
 # Resumable file uploads (tus PATCH): exempt from the form limit.
 TUS_PATCH = re.compile(r"^/api/v1/files/uploads/[0-9a-fA-F-]{32,36}$")
 
@@ -206,6 +210,8 @@ class RequestContext:
 
         length = request.headers.get("content-length")
         limit = self.settings.max_upload_bytes if UPLOAD_ROUTES.match(path) else self.settings.max_form_bytes
+        if method == "POST" and STREAMED_ROUTES.match(path):
+            limit = max(int(v) for v in self.settings.files_max_mb.values()) * 1024 * 1024
         if method == "PATCH" and TUS_PATCH.match(path):
             limit = 1 << 62  # tus chunks stream to an encrypted spool; the upload's own length bounds them
         try:

@@ -3,7 +3,13 @@ DICOMweb client pointed at Telebridge itself and at a real Orthanc."""
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import io
+import itertools
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pydicom
@@ -98,6 +104,206 @@ async def test_stow_rs_into_a_record(app, world, as_user, imaging_rt) -> None:  
     assert missing.status_code == 400 and "patient_id" in missing.json()["error"]["message"]
     other = await as_user(world.other_clinician)
     assert (await other.post(url, content=body, headers={"content-type": content_type})).status_code == 403
+
+
+# --------------------------------------------------------------------------- streamed uploads
+
+def _big_instance(path: Path, frames: int, side: int = 512) -> Path:
+    """A multi-frame 16-bit image of ``frames`` x ``side``² pixels written to ``path`` without
+    holding its pixels in memory (the Pixel Data element is appended frame by frame)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    sop_class, uid = "1.2.840.10008.5.1.4.1.1.7.3", generate_uid()  # multi-frame grayscale word SC
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, uid
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Thu^Nghiem", "BIG-1"
+    ds.Rows = ds.Columns = side
+    ds.NumberOfFrames, ds.SamplesPerPixel, ds.PhotometricInterpretation = frames, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.save_as(path, enforce_file_format=True)
+    frame = bytes(range(256)) * (side * side * 2 // 256)
+    with path.open("ab") as fh:
+        fh.write(b"\xe0\x7f\x10\x00OW\x00\x00" + (len(frame) * frames).to_bytes(4, "little"))
+        for i in range(frames):
+            fh.write(frame[i % 256:] + frame[:i % 256])
+    return path
+
+
+async def _streamed(*pieces: bytes | Path, size: int = 256 * 1024, sent: list[int] | None = None
+                    ) -> AsyncIterator[bytes]:
+    """A request body read from memory and files, ``size`` bytes at a time (``sent``: the count so far)."""
+    for piece in pieces:
+        with (piece.open("rb") if isinstance(piece, Path) else io.BytesIO(piece)) as fh:
+            while chunk := fh.read(size):
+                if sent is not None:
+                    sent[0] += len(chunk)
+                yield chunk
+
+
+def _spools(rt) -> list[Path]:  # type: ignore[no-untyped-def]
+    where = Path(rt.settings.files_dir) / "spool"
+    return sorted(where.iterdir()) if where.exists() else []
+
+
+async def _stored(db, patient_id) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(clinical files, imaging instances) of a patient."""
+    from sqlalchemy import func, select
+
+    from telebridge.files.models import ClinicalFile
+    from telebridge.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
+
+    files = await db.scalar(select(func.count()).select_from(ClinicalFile).where(ClinicalFile.patient_id == patient_id))
+    instances = await db.scalar(select(func.count()).select_from(ImagingInstance).join(ImagingSeries).join(
+        ImagingStudy).where(ImagingStudy.patient_id == patient_id))
+    return int(files or 0), int(instances or 0)
+
+
+async def test_stow_rs_streams_instances_whose_boundaries_straddle_chunks(app, world, as_user, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    raws = [data(n) for n in ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", ULTRASOUND, "SC_rgb_rle.dcm")]
+    body, content_type = multipart.encode(raws)
+    boundary = multipart.params(content_type)[1]["boundary"].encode()
+    cuts = {0, len(body)}
+    at = body.find(boundary)
+    while at >= 0:  # a chunk edge inside every delimiter, and around it
+        cuts |= {at - 3, at - 1, at + 5, at + len(boundary) + 1}
+        at = body.find(boundary, at + 1)
+    sizes = [1, 2, 3, 7, 64, 4093, 65537]
+    for i, start in enumerate(range(0, len(body), 20_000)):
+        cuts |= {start + sizes[i % len(sizes)]}
+    edges = sorted(c for c in cuts if 0 <= c <= len(body))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for a, b in itertools.pairwise(edges):
+            yield body[a:b]
+
+    url = f"/dicomweb/studies?patient_id={world.patient_a.id}"
+    r = await me.post(url, content=chunks(), headers={"content-type": content_type})
+    assert r.status_code == 200, r.text
+    infos = [dicom.parse(raw) for raw in raws]
+    assert [s["00081155"]["Value"][0] for s in r.json()["00081199"]["Value"]] == [i.sop_uid for i in infos]
+    async with _dicomweb(app, me) as tb:  # stored byte for byte
+        for raw, info in zip(raws, infos, strict=True):
+            assert await tb.retrieve_instance(info.study_uid, info.series_uid, info.sop_uid) == raw
+    assert await _stored(db, world.patient_a.id) == (5, 5)
+    assert _spools(imaging_rt) == []
+
+
+async def test_large_instances_stream_through_without_being_held_in_memory(app, world, as_user, db, imaging_rt,
+                                                                           tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from telebridge.files.models import ClinicalFile
+
+    me = await as_user(world.spoke_clinician)
+    frames = 200  # 512 x 512 x 16 bits: 100 MiB of pixels
+    by_stow, single = _big_instance(tmp_path / "stow.dcm", frames), _big_instance(tmp_path / "single.dcm", frames)
+    size = by_stow.stat().st_size
+    assert size > 100 * 1024 * 1024 > app.state.settings.max_upload_bytes
+    boundary = "telebridge-big-instance"
+    opening = f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    closing = f"\r\n--{boundary}--\r\n".encode()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        stow = await me.post(f"/dicomweb/studies?patient_id={world.patient_a.id}",
+                             content=_streamed(opening, by_stow, closing),
+                             headers={"content-type": f'multipart/related; type="application/dicom"; boundary={boundary}'})
+        stow_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        one = await me.post(f"/api/v1/imaging/patients/{world.patient_a.id}/instances", content=_streamed(single),
+                            headers={"content-type": "application/dicom", "content-length": str(size)})
+        single_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert stow.status_code == 200, stow.text
+    assert one.status_code == 201, one.text
+    assert one.json()["instance"]["number_of_frames"] == frames
+    assert stow_peak < size / 4 and single_peak < size / 4, (stow_peak, single_peak, size)
+    stored = (await db.scalars(select(ClinicalFile).where(ClinicalFile.patient_id == world.patient_a.id))).all()
+    expected = sorted((hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size) for p in (by_stow, single))
+    assert sorted((f.sha256, f.size) for f in stored) == expected  # whole, as sent
+    assert _spools(imaging_rt) == []
+
+
+async def test_an_instance_over_the_limit_is_refused_at_once_and_nothing_is_stored(app, world, as_user, db,
+                                                                                   imaging_rt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    imaging_rt.settings = imaging_rt.settings.model_copy(
+        update={"files_max_mb": {**imaging_rt.settings.files_max_mb, "dicom": 1}})
+    me = await as_user(world.spoke_clinician)
+    me.headers["accept-language"] = "en"
+    big = _big_instance(tmp_path / "big.dcm", frames=12)  # 6 MiB
+    good = data("CT_small.dcm")
+    boundary = "over-the-limit"
+    part = f"\r\n--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+    sent = [0]
+    r = await me.post(f"/dicomweb/studies?patient_id={world.patient_a.id}&lang=en",
+                      content=_streamed(part[2:], good, part, big, f"\r\n--{boundary}--\r\n".encode(), size=65536,
+                                        sent=sent),
+                      headers={"content-type": f"multipart/related; type=application/dicom; boundary={boundary}"})
+    assert r.status_code == 413 and "at most 1 MB" in r.json()["error"]["message"], r.text
+    assert sent[0] < len(good) + 1024 * 1024 + 3 * 65536  # refused as soon as the limit was passed
+    sent = [0]
+    single = await me.post(f"/api/v1/imaging/patients/{world.patient_a.id}/instances",
+                           content=_streamed(big, size=65536, sent=sent), headers={"content-type": "application/dicom"})
+    assert single.status_code == 413 and "at most 1 MB" in single.json()["error"]["message"]
+    assert sent[0] < 1024 * 1024 + 3 * 65536
+    assert await _stored(db, world.patient_a.id) == (0, 0)
+    assert (await me.get(f"/api/v1/imaging/patients/{world.patient_a.id}/studies")).json() == []
+    assert _spools(imaging_rt) == []
+
+
+async def test_a_cut_or_malformed_stow_body_stores_nothing(app, world, as_user, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    me = await as_user(world.spoke_clinician)
+    me.headers["accept-language"] = "en"
+    body, content_type = multipart.encode([data("CT_small.dcm"), data("MR_small.dcm")])
+    url = f"/dicomweb/studies?patient_id={world.patient_a.id}&lang=en"
+    closing = len(multipart.params(content_type)[1]["boundary"]) + 6  # --boundary--CRLF
+    for cut in (body[:-closing], body[:len(body) // 2]):
+        r = await me.post(url, content=_streamed(cut, size=4096), headers={"content-type": content_type})
+        assert r.status_code == 400 and "closing boundary is missing" in r.json()["error"]["message"], r.text
+    not_multipart = await me.post(url, content=body, headers={"content-type": "application/dicom"})
+    assert not_multipart.status_code == 400 and "multipart/related" in not_multipart.json()["error"]["message"]
+    assert await _stored(db, world.patient_a.id) == (0, 0)
+    assert _spools(imaging_rt) == []
+
+
+async def test_a_client_leaving_mid_body_leaves_no_spool(app, world, as_user, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    """Through the ASGI interface as a server drives it: a few chunks, then ``http.disconnect``."""
+    me = await as_user(world.spoke_clinician)
+    body, content_type = multipart.encode([data("CT_small.dcm"), data(ULTRASOUND)])
+    cases = [("/dicomweb/studies", f"patient_id={world.patient_a.id}", content_type),
+             (f"/api/v1/imaging/patients/{world.patient_a.id}/instances", "", "application/dicom")]
+    for path, query, ctype in cases:
+        chunks = [body[:30_000], body[30_000:60_000]]
+        spooling: list[list[Path]] = []
+        sent: list[dict] = []  # type: ignore[type-arg]
+
+        async def receive(chunks: list[bytes] = chunks, spooling: list[list[Path]] = spooling) -> dict:  # type: ignore[type-arg]
+            if chunks:
+                return {"type": "http.request", "body": chunks.pop(0), "more_body": True}
+            spooling.append(_spools(imaging_rt))
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict, sent: list[dict] = sent) -> None:  # type: ignore[type-arg]
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+                 "root_path": "", "server": ("testserver", 80), "client": ("203.0.113.9", 50001),
+                 "headers": [(b"host", b"testserver"), (b"content-type", ctype.encode()),
+                             (b"authorization", me.headers["authorization"].encode())]}
+        await app(scope, receive, send)
+        assert spooling and spooling[0], path  # the body was being spooled when the client left
+        assert sent[0]["status"] == 400, sent
+        assert _spools(imaging_rt) == []
+    assert await _stored(db, world.patient_a.id) == (0, 0)
 
 
 async def test_bad_uploads_are_clear_errors(world, as_user, imaging_rt) -> None:  # type: ignore[no-untyped-def]

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import base64
 import uuid
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from starlette.requests import ClientDisconnect
 
 from telebridge.files import service as files
+from telebridge.files.runtime import Runtime, get_runtime
 from telebridge.identity.deps import ApiSubject, Db
-from telebridge.imaging import dicom, service
+from telebridge.imaging import dicom, multipart, service
 from telebridge.imaging.schemas import (
     IngestOut,
     InstanceOut,
@@ -38,26 +42,45 @@ def _ingest_out(got: service.Ingested) -> IngestOut:
                      created=got.created)
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused beyond the upload limit even when streamed without a length."""
-    limit = request.app.state.settings.max_upload_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(N_("The submitted data is too large."))
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _dicom_limit(settings: object) -> tuple[int, TooLarge]:
+    limit = files.limit_bytes(settings, "dicom")
+    return limit, TooLarge(N_("The file is too large: at most {mb} MB for this type."), mb=limit // (1024 * 1024))
+
+
+def spool_dir(rt: Runtime) -> Path:
+    """Where request bodies wait, encrypted, while they are checked and stored."""
+    return Path(rt.settings.files_dir) / "spool"
+
+
+def spooled_request(request: Request) -> AbstractAsyncContextManager[list[multipart.SpooledPart]]:
+    """A STOW-RS body read as it arrives: each DICOM part in an encrypted temporary file, refused
+    (413) as soon as it passes the DICOM size limit; the files are removed on leaving."""
+    rt = get_runtime()
+    dicom_limit = _dicom_limit(rt.settings)
+    return multipart.spooled(request.stream(), request.headers.get("content-type", ""), directory=spool_dir(rt),
+                             total=files.max_upload_bytes(rt.settings), disconnected=ClientDisconnect,
+                             limit_of=lambda media_type: dicom_limit if media_type == "application/dicom" else None)
 
 
 @router.post("/patients/{patient_id}/instances", response_model=IngestOut, status_code=201)
 async def upload_instance(patient_id: uuid.UUID, request: Request, subject: ApiSubject, db: Db,
                           consultation_id: uuid.UUID | None = None,
                           filename: Annotated[str | None, Query(max_length=200)] = None) -> IngestOut:
-    """Body: one DICOM Part 10 file (``application/dicom``). Larger files: the resumable upload
-    API, then ``POST /api/v1/imaging/files/{file_id}/index``."""
-    got = await service.ingest(db, subject, patient_id=patient_id, data=await read_body(request), filename=filename,
-                               context_type="consultation" if consultation_id else None, context_id=consultation_id)
+    """Body: one DICOM Part 10 file (``application/dicom``), streamed to an encrypted temporary file
+    then stored from there (several GB are fine). The resumable upload API, then
+    ``POST /api/v1/imaging/files/{file_id}/index``, survives a dropped connection."""
+    context_type = "consultation" if consultation_id else None
+    await service.may_add(db, subject, patient_id, context_type, consultation_id)  # before reading the body
+    rt = get_runtime()
+    limit, too_large = _dicom_limit(rt.settings)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    async with multipart.spooled_body(request.stream(), directory=spool_dir(rt), limit=limit, too_large=too_large,
+                                      disconnected=ClientDisconnect) as body:
+        got = await service.ingest_stream(db, subject, patient_id=patient_id, filename=filename,
+                                          content=service.Content(body.size, body.source),
+                                          context_type=context_type, context_id=consultation_id)
     return _ingest_out(got)
 
 

@@ -17,7 +17,7 @@ from pydicom.dataelem import DataElement
 
 from telebridge.identity.deps import ApiSubject, Db
 from telebridge.imaging import dicom, multipart, service
-from telebridge.imaging.api import read_body
+from telebridge.imaging.api import spooled_request
 from telebridge.imaging.models import ImagingStudy
 from telebridge.imaging.repository import StudyFilter
 from telebridge.kit.errors import BadInput, DomainError
@@ -304,26 +304,29 @@ async def stow(request: Request, subject: ApiSubject, db: Db, patient_id: uuid.U
         raise BadInput(NEED_PATIENT, field="patient_id")
     context = ("consultation", consultation_id) if consultation_id else (None, None)
     await service.may_add(db, subject, patient_id, *context)  # 403 / 404 before reading the body
-    parts = multipart.decode(await read_body(request), request.headers.get("content-type", ""))
     stored, failed = [], []
-    for headers, payload in parts:
-        part_type = headers.get("content-type", "application/dicom").split(";")[0].strip().lower()
-        try:
-            if part_type != "application/dicom":
-                raise dicom.NotDicom(dicom.NOT_DICOM)
-            async with db.begin_nested():  # one bad instance does not undo the others
-                got = await service.ingest(db, subject, patient_id=patient_id, data=payload, context_type=context[0],
-                                           context_id=context[1], source="dicomweb")
-        except DomainError as exc:
-            reason = REFUSED_NOT_AUTHORIZED if exc.status == 403 else (
-                REFUSED_OUT_OF_RESOURCES if exc.status == 413 else CANNOT_UNDERSTAND)
-            failed.append({"00081150": _attr("UI", None), "00081155": _attr("UI", None),
-                           "00081197": _attr("US", reason)})
-            continue
-        url = (f"{_base(request)}/studies/{got.study.study_uid}/series/{got.series.series_uid}"
-               f"/instances/{got.instance.sop_uid}")
-        stored.append({"00081150": _attr("UI", got.instance.sop_class_uid),
-                       "00081155": _attr("UI", got.instance.sop_uid), "00081190": _attr("UR", url)})
+    # Each part to an encrypted temporary file as it arrives (refused past its type's size limit),
+    # then stored from there chunk by chunk; the temporary files are gone when this block ends.
+    async with spooled_request(request) as parts:
+        for part in parts:
+            try:
+                if part.media_type != "application/dicom":
+                    raise dicom.NotDicom(dicom.NOT_DICOM)
+                async with db.begin_nested():  # one bad instance does not undo the others
+                    got = await service.ingest_stream(db, subject, patient_id=patient_id,
+                                                      content=service.Content(part.size, part.source),
+                                                      context_type=context[0], context_id=context[1],
+                                                      source="dicomweb")
+            except DomainError as exc:
+                reason = REFUSED_NOT_AUTHORIZED if exc.status == 403 else (
+                    REFUSED_OUT_OF_RESOURCES if exc.status == 413 else CANNOT_UNDERSTAND)
+                failed.append({"00081150": _attr("UI", None), "00081155": _attr("UI", None),
+                               "00081197": _attr("US", reason)})
+                continue
+            url = (f"{_base(request)}/studies/{got.study.study_uid}/series/{got.series.series_uid}"
+                   f"/instances/{got.instance.sop_uid}")
+            stored.append({"00081150": _attr("UI", got.instance.sop_class_uid),
+                           "00081155": _attr("UI", got.instance.sop_uid), "00081190": _attr("UR", url)})
     body: dict[str, Any] = {}
     if stored:
         body["00081199"] = {"vr": "SQ", "Value": stored}

@@ -17,8 +17,10 @@ from pydicom.dataset import Dataset
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.config import get_settings
+from telebridge.files import blobs
 from telebridge.files import service as files
 from telebridge.files.models import ClinicalFile
+from telebridge.files.sniff import HEAD
 from telebridge.imaging import dicom, policy
 from telebridge.imaging import repository as repo
 from telebridge.imaging.dicomweb import DicomWebClient, tag_value
@@ -154,9 +156,17 @@ async def may_add(db: AsyncSession, subject: Subject, patient_id: uuid.UUID, con
     await _check_context(db, subject, patient_id, context_type, context_id)
 
 
+@dataclass
+class Content:
+    """An instance's bytes read as a stream (from a temporary spool): ``source()`` opens them again."""
+
+    size: int
+    source: blobs.Source
+
+
 async def _index(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, info: dicom.DicomInfo,
                  file: ClinicalFile | None, data: bytes | None, filename: str | None, context_type: str | None,
-                 context_id: uuid.UUID | None, source: str) -> Ingested:
+                 context_id: uuid.UUID | None, source: str, content: Content | None = None) -> Ingested:
     study = await repo.study_by_uid(db, patient_id, info.study_uid)
     if study is None:
         study = ImagingStudy(
@@ -176,6 +186,12 @@ async def _index(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, i
     existing = await repo.instance_by_uid(db, series.id, info.sop_uid)
     if existing is not None:  # the same instance again (a retried upload, a second pull): nothing new
         return Ingested(study, series, existing, created=False)
+    if file is None and content is not None:  # streamed: hashed, scanned, encrypted and stored chunk by chunk
+        await files.writable_patient(db, subject, patient_id)
+        head = await _head(content.source)
+        file = await files.ingest(db, subject, patient_id=patient_id, filename=filename or f"{info.sop_uid}.dcm",
+                                  size=content.size, head=head, source=content.source, context_type=context_type,
+                                  context_id=context_id, allowed_kinds=DICOM_ONLY)
     if file is None:
         assert data is not None
         file = await files.store_bytes(db, subject, patient_id=patient_id, data=data,
@@ -203,6 +219,38 @@ async def ingest(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, d
     await may_add(db, subject, patient_id, context_type, context_id)
     return await _index(db, subject, patient_id=patient_id, info=info, file=None, data=data, filename=filename,
                         context_type=context_type, context_id=context_id, source=source)
+
+
+async def _head(source: blobs.Source) -> bytes:
+    head = bytearray()
+    chunks = source()
+    try:
+        async for chunk in chunks:
+            head += chunk[:HEAD - len(head)]
+            if len(head) >= HEAD:
+                break
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    return bytes(head)
+
+
+async def ingest_stream(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, content: Content,
+                        filename: str | None = None, context_type: str | None = None,
+                        context_id: uuid.UUID | None = None, source: str = "upload") -> Ingested:
+    """:func:`ingest` for an instance read as a stream (a request body spooled to disk): checked with
+    :class:`dicom.StreamParser`, then stored through the files domain chunk by chunk; only its
+    header is held in memory. The caller has checked :func:`may_add` before reading the body."""
+    parser = dicom.StreamParser()
+    chunks = content.source()
+    try:
+        async for chunk in chunks:
+            parser.feed(chunk)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    info = parser.finish()  # 415 / 422 before anything is stored
+    await may_add(db, subject, patient_id, context_type, context_id)  # still allowed?
+    return await _index(db, subject, patient_id=patient_id, info=info, file=None, data=None, filename=filename,
+                        context_type=context_type, context_id=context_id, source=source, content=content)
 
 
 async def ingest_file(db: AsyncSession, subject: Subject, *, file_id: uuid.UUID) -> Ingested:

@@ -53,6 +53,9 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+PUT_CONCURRENCY = 2
+
+
 class ObstoreStore:
     """The :class:`ObjectStore` API over an ``obstore`` store (local directory or S3)."""
 
@@ -64,7 +67,9 @@ class ObstoreStore:
         check_key(key)
         source = _chunks(bytes(data)) if isinstance(data, (bytes, bytearray, memoryview)) else data
         try:
-            await obstore.put_async(self._store, key, source)
+            # Parts of 5 MB, at most PUT_CONCURRENCY in flight: a streamed file of several GB
+            # holds about 15 MB (obstore's default, 12 parts, holds up to 60 MB per upload).
+            await obstore.put_async(self._store, key, source, max_concurrency=PUT_CONCURRENCY)
         except (OSError, obstore.exceptions.BaseError) as exc:  # type: ignore[attr-defined]
             raise StorageUnavailable(f"could not write object: {type(exc).__name__}") from exc
 
