@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     download_url_seconds: int = 300
     files_scanner: str | None = None  # "package.module:Class" of a virus scanner; default: built-in signatures
     upload_expiry_hours: int = 72
+    # Previews decode uploaded content in sandboxed worker processes (telebridge.files.sandbox): each
+    # worker's address space, CPU seconds per preview, wall-clock seconds before it is killed, and
+    # how many idle workers are kept for the next previews.
+    files_preview_memory_mb: int = Field(default=1024, ge=256)
+    files_preview_cpu_seconds: int = Field(default=20, ge=1)
+    files_preview_timeout_seconds: float = Field(default=30.0, gt=0)
+    files_preview_workers: int = Field(default=2, ge=0)
     # Imaging: the hospital PACS reached by DICOMweb (QIDO/WADO/STOW); unset = no PACS exchange.
     pacs_dicomweb_url: str | None = None
     pacs_timeout_seconds: float = 60.0

@@ -123,6 +123,7 @@ def worker() -> None:
         try:
             await queue.work()
         finally:
+            runtime.configure(None)  # stops the previews' sandbox workers
             await queue.close()
             await engine.dispose()
 

@@ -3,14 +3,18 @@ waveforms, video poster frames).
 
 A preview's status ends as ``ready``, ``none`` (nothing to show: e.g. a video without a picture
 track, or a file too large to look at) or ``failed`` (the content could not be decoded: a broken
-or truncated file). The file itself is stored and downloadable whatever happens here.
+or truncated file, or one that crashed its decoder, ran past the time or memory limits). The file
+itself is stored and downloadable whatever happens here.
+
+The renderers decode untrusted content with native libraries: they run in the sandbox's worker
+processes (:mod:`telebridge.files.sandbox`), never in the app process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
+import logging
 import uuid
 from typing import Any
 
@@ -20,8 +24,11 @@ from PIL import Image, ImageDraw
 from telebridge.files import blobs
 from telebridge.files import repository as repo
 from telebridge.files.runtime import get_runtime
+from telebridge.files.sandbox import SandboxClosed
 from telebridge.kit import audit
 from telebridge.kit.jobs import JobContext, job
+
+log = logging.getLogger("telebridge.files.previews")
 
 SIZE = (320, 320)
 WAVE = (640, 160)
@@ -160,12 +167,16 @@ async def make_preview(ctx: JobContext, payload: dict[str, Any]) -> None:
         try:
             whole = file.size <= MAX_INPUT
             data = await (blobs.read_all(rt, blob) if whole else blobs.read_prefix(rt, blob, VIDEO_PREFIX))
-            png = await asyncio.to_thread(render, data)
+            png = await rt.previews.run(render, data)
         except NoPicture:
             file.preview_status = "none"
             await db.commit()
             return
-        except Exception:  # noqa: BLE001 - a broken file is recorded as such, never retried forever
+        except SandboxClosed:
+            raise  # the app is stopping: the job is run again, the content is not to blame
+        except Exception as exc:  # noqa: BLE001 - a broken or hostile file is recorded as such, never retried forever
+            log.info("preview failed", extra={"fields": {"file_id": str(file.id), "kind": file.kind,
+                                                         "error": type(exc).__name__}})
             file.preview_status = "failed"
             await db.commit()
             return
