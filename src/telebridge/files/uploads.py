@@ -12,7 +12,9 @@ One transfer at a time per upload (:func:`transfer`): a newer request (a resumed
 ``HEAD``, a ``DELETE``) takes the upload over from one still in progress, which stops as if
 its connection had dropped and commits what it received first. On a weak link the old
 connection is usually dead without the server knowing (no RST ever arrives), so without this
-a resumed upload would be refused as busy until TCP gives up, hours later.
+a resumed upload would be refused as busy until TCP gives up, hours later. With Redis the two
+requests may reach different app processes: the upload is held through a lease in Redis and
+the holder is asked to stop over the event bus (:mod:`telebridge.files.transfers`).
 
 Concatenation: a large file can travel as several *partial* uploads sent in parallel
 (``Upload-Concat: partial``; each needs ``patient_id`` in its metadata, like any upload), then
@@ -30,8 +32,8 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,8 +56,6 @@ EXTENSIONS = "creation,termination,checksum,concatenation"
 CHECKSUM_ALGORITHMS = "sha256"
 PART = "upload_part"  # context_type of a partial upload (the final upload carries the real context)
 MAX_PARTS = 64
-TAKEOVER_SECONDS = 10.0
-BUSY = N_("Another transfer of this upload is in progress.")
 
 
 class ChecksumMismatch(DomainError):
@@ -81,41 +81,12 @@ class TakenOver(Exception):
     """A newer request took the upload over: stop reading this body, keep what was received."""
 
 
-@dataclass
-class _Transfer:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    users: int = 0
-
-
-_transfers: dict[uuid.UUID, _Transfer] = {}
-
-
-@asynccontextmanager
-async def transfer(upload_id: uuid.UUID) -> AsyncIterator[asyncio.Event]:
-    """Exclusive use of an upload (in this process). A transfer in progress is asked to stop and
-    given TAKEOVER_SECONDS to do so; the caller should commit before leaving the block, so the
-    next one reads a durable offset. Yields the event that asks *this* holder to stop."""
-    t = _transfers.setdefault(upload_id, _Transfer())
-    t.users += 1
-    try:
-        if t.lock.locked():
-            t.stop.set()
-        try:
-            await asyncio.wait_for(t.lock.acquire(), TAKEOVER_SECONDS)
-        except TimeoutError:
-            raise Conflict(BUSY, code="busy") from None
-        t.stop = asyncio.Event()
-        if t.users > 1:  # a newer request is already waiting: the newest one wins
-            t.stop.set()
-        try:
-            yield t.stop
-        finally:
-            t.lock.release()
-    finally:
-        t.users -= 1
-        if t.users == 0:
-            _transfers.pop(upload_id, None)
+def transfer(upload_id: uuid.UUID) -> AbstractAsyncContextManager[asyncio.Event]:
+    """Exclusive use of an upload, in every app process (:mod:`telebridge.files.transfers`). A
+    transfer in progress is asked to stop and given ``TAKEOVER_SECONDS`` to do so; the caller
+    should commit before leaving the block, so the next one reads a durable offset. Yields the
+    event that asks *this* holder to stop."""
+    return get_runtime().transfers().hold(upload_id)
 
 
 async def _until_stopped(body: AsyncIterator[bytes], stop: asyncio.Event | None) -> AsyncIterator[bytes]:
@@ -140,6 +111,8 @@ async def _until_stopped(body: AsyncIterator[bytes], stop: asyncio.Event | None)
             chunk = nxt.result()
             if chunk is end:
                 return
+            if stop.is_set():  # asked at the same moment, or the holder's lease lapsed: not written
+                raise TakenOver
             yield chunk  # type: ignore[misc]
     finally:
         stopped.cancel()
