@@ -10,7 +10,10 @@ and forcibly resets its TCP connection (RST) twice, at 1/3 and 2/3 of the file; 
 asks the server for the confirmed offset (HEAD) and continues from there.
 
 Prints one JSON line: ``throughput_ratio`` (goodput ÷ link rate), ``resumes``, ``hash_ok``,
-and the figures behind them. Needs root (ip netns, tc). Run from the repository root:
+and the figures behind them: ``link_busy_ratio`` (what the link carried from the bridge point
+while the upload ran ÷ what it could have carried) and ``payload_share`` (the file's share of
+those bytes; the rest is IP/TCP/HTTP headers and retransmissions), whose product is about the
+throughput ratio. Needs root (ip netns, tc). Run from the repository root:
 
     .venv/bin/python bench/upload_weak_link.py [--size-mb 20] [--rate-mbit 2] [--delay-ms 200] [--loss 3]
 """
@@ -132,14 +135,24 @@ class Link:
             raise Cut
 
 
-def plan(size: int, streams: int, tail: float = 0.3) -> list[tuple[int, int]]:
-    """Part ranges: one long part per stream, then the last ``tail`` of the file in short parts
-    that go to whichever stream is free first, so a stream that got a smaller share of the link
-    delays the end by one short part only (static/js/upload.js plans alike)."""
+def plan(size: int, streams: int, tail: float = 0.3, max_parts: int = 64) -> list[tuple[int, int]]:
+    """Part ranges: one long part per stream, then the last ``tail`` of the file in parts that
+    shrink as the file runs out (each an eighth of what is left for four streams, down to a
+    floor), taken by whichever stream is free first; the streams then end within one small
+    part of each other (static/js/upload.js plans alike)."""
     head = int(size * (1 - tail))
     cuts = [head * i // streams for i in range(streams + 1)]
-    cuts += [head + (size - head) * i // (2 * streams) for i in range(1, 2 * streams + 1)]
-    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+    smallest = max(128 * 1024, size // 512)
+    while True:
+        tail_cuts, at = [], head
+        while at < size:
+            rest = size - at
+            at += rest if rest <= smallest else max(smallest, rest // (2 * streams))
+            tail_cuts.append(at)
+        if len(cuts) - 1 + len(tail_cuts) <= max_parts:
+            break
+        smallest *= 2
+    return [(a, b) for a, b in zip(cuts + tail_cuts, (cuts + tail_cuts)[1:]) if b > a]
 
 
 async def client(args: argparse.Namespace) -> dict[str, object]:
@@ -258,7 +271,7 @@ class Wire:
         self.queue_s = queue_s
         self.next_free = 0.0
         self.rng = random.Random(1)
-        self.sent = self.dropped = 0
+        self.sent = self.dropped = self.bytes = 0
 
     def packet(self, data: bytes) -> None:
         now = self.loop.time()
@@ -272,6 +285,7 @@ class Wire:
         depart = start + len(data) * 8 / self.rate
         self.next_free = depart
         self.sent += 1
+        self.bytes += len(data)
         self.loop.call_at(depart + self.delay, self._deliver, data)
 
     def _deliver(self, data: bytes) -> None:
@@ -281,10 +295,12 @@ class Wire:
             self.dropped += 1
 
 
-def run_emulator(fd_a: int, fd_b: int, rate_bps: float, delay_s: float, loss: float, stop: threading.Event) -> None:
+def run_emulator(fd_a: int, fd_b: int, rate_bps: float, delay_s: float, loss: float, stop: threading.Event,
+                 wires: dict[str, Wire]) -> None:
     loop = asyncio.new_event_loop()
     a_to_b = Wire(loop, fd_b, rate_bps, delay_s, loss)
     b_to_a = Wire(loop, fd_a, rate_bps, delay_s, loss)
+    wires["upload"] = b_to_a
 
     def reader(fd: int, wire: Wire) -> None:
         while True:
@@ -371,6 +387,15 @@ def main() -> None:
         src.write_bytes(data)
         expected = hashlib.sha256(data).hexdigest()
 
+        wires: dict[str, Wire] = {}
+
+        def wire_bytes() -> int:
+            """Bytes the link has carried from the bridge point so far (IP packets; netem: frames)."""
+            if "upload" in wires:
+                return wires["upload"].bytes
+            shown = sh("ip", "netns", "exec", ns, "tc", "-s", "qdisc", "show", "dev", ns_if).stdout
+            return int(shown.split("Sent ", 1)[1].split()[0]) if "Sent " in shown else 0
+
         sh("ip", "netns", "add", ns)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
         if has_netem():
@@ -394,7 +419,7 @@ def main() -> None:
             sh("ip", "netns", "exec", ns, "ip", "addr", "add", ns_ip, "peer", host_ip, "dev", ns_if)
             sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
             threading.Thread(target=run_emulator, daemon=True, args=(
-                fd_host, fd_ns, args.rate_mbit * 1e6, args.delay_ms / 1000, args.loss / 100, stop)).start()
+                fd_host, fd_ns, args.rate_mbit * 1e6, args.delay_ms / 1000, args.loss / 100, stop, wires)).start()
 
         with socket.socket() as s:
             s.bind((host_ip, 0))
@@ -413,12 +438,14 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("the app did not start") from None
                 time.sleep(0.2)
+        wire_before = wire_bytes()
         run = sh("ip", "netns", "exec", ns, sys.executable, str(Path(__file__).resolve()), "--client",
                  "--host", host_ip, "--port", str(port), "--disconnects", str(args.disconnects), "--parts", str(args.parts), "--token", token, "--patient", patient, "--file", str(src),
                  check=False)
         if run.returncode != 0:
             raise RuntimeError(run.stderr[-2000:])
         result = json.loads(run.stdout.strip().splitlines()[-1])
+        on_wire = wire_bytes() - wire_before
         # Read the stored file back (decrypted, integrity-checked) outside the shaped link.
         got = sh("curl", "-sf", "-H", f"Authorization: Bearer {token}",
                  f"http://{host_ip}:{port}/api/v1/files/{result['file_id']}")
@@ -430,6 +457,10 @@ def main() -> None:
             "loss_pct": args.loss, "forced_disconnects": args.disconnects, "resumes": result["resumes"],
             "elapsed_s": round(result["elapsed_s"], 1), "goodput_mbit": round(goodput / 1e6, 3),
             "throughput_ratio": round(goodput / (args.rate_mbit * 1e6), 3),
+            # Where the rest of the link went: its busy share while the upload ran, and the share of
+            # what it carried that was the file (the rest: IP/TCP headers, HTTP, retransmissions).
+            "link_busy_ratio": round(on_wire * 8 / result["elapsed_s"] / (args.rate_mbit * 1e6), 3),
+            "payload_share": round(len(data) / on_wire, 3),
             "streams": args.parts, "parts": result["parts"],
             "hash_ok": result["stored_sha256"] == expected and hashlib.sha256(blob).hexdigest() == expected,
             "link": link,

@@ -4,8 +4,8 @@
 // A large file travels as parts, up to PARALLEL streams side by side (tus concatenation: partial
 // uploads, then a final upload joining them), so a TCP connection stalled by losses on a weak link
 // no longer leaves the link idle. Each stream starts with one long part; the last TAIL of the file
-// is cut into short parts taken by whichever stream is free first (created a step ahead), so a
-// stream that got a smaller share of the link delays the end by one short part only. Each part
+// is cut into shrinking parts taken by whichever stream is free first (created a step ahead), so a
+// stream that got a smaller share of the link delays the end by one small part only. Each part
 // goes in CHUNK-sized PATCHes with a SHA-256 checksum.
 (function () {
   "use strict";
@@ -16,6 +16,8 @@
   var PARALLEL_FROM = 8 * 1024 * 1024;
   var PARALLEL = 4;
   var TAIL = 0.3;
+  var SMALLEST = 128 * 1024;
+  var MAX_PARTS = 64;  // the server's limit (files/uploads.py MAX_PARTS)
   var STORE = "telebridge.uploads";
   var RETRY = [1000, 2000, 4000, 8000, 15000, 30000];
 
@@ -38,12 +40,25 @@
   function errorText(xhr) {
     try { return JSON.parse(xhr.responseText).error.message; } catch (e) { return "HTTP " + xhr.status; }
   }
-  // Part ranges: the whole file below PARALLEL_FROM; else a long part per stream, then short parts.
+  // Part ranges: the whole file below PARALLEL_FROM; else a long part per stream, then parts that
+  // shrink as the file runs out (an eighth of what is left, down to a floor), so the streams end
+  // within one small part of each other (bench/upload_weak_link.py plans alike).
   function plan(size) {
     if (size < PARALLEL_FROM) { return [[0, size]]; }
-    var streams = PARALLEL, head = Math.floor(size * (1 - TAIL)), cuts = [], i;
+    var streams = PARALLEL, head = Math.floor(size * (1 - TAIL)), cuts = [], tail, at, rest, i;
+    var smallest = Math.max(SMALLEST, Math.floor(size / 512));
     for (i = 0; i <= streams; i++) { cuts.push(Math.floor(head * i / streams)); }
-    for (i = 1; i <= 2 * streams; i++) { cuts.push(head + Math.floor((size - head) * i / (2 * streams))); }
+    for (;;) {
+      tail = []; at = head;
+      while (at < size) {
+        rest = size - at;
+        at += rest <= smallest ? rest : Math.max(smallest, Math.floor(rest / (2 * streams)));
+        tail.push(at);
+      }
+      if (streams + tail.length <= MAX_PARTS) { break; }
+      smallest *= 2;
+    }
+    cuts = cuts.concat(tail);
     var parts = [];
     for (i = 1; i < cuts.length; i++) { if (cuts[i] > cuts[i - 1]) { parts.push([cuts[i - 1], cuts[i]]); } }
     parts.streams = streams;
