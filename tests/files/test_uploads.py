@@ -193,3 +193,24 @@ async def test_abandoned_uploads_expire(as_user, world, files_rt, sessionmaker) 
         await db.commit()
     assert n >= 1 and not spool.exists()
     assert (await c.head(loc, headers=TUS)).status_code == 410
+
+
+async def test_request_spools_left_by_a_stopped_process_are_swept(files_rt) -> None:  # type: ignore[no-untyped-def]
+    """A STOW-RS or single-instance body spooled when its process died stays unreadable on disk (its
+    key died too): `files clean-uploads` deletes it once past the upload expiry, never a fresh one."""
+    import os
+    import time
+
+    from telebridge.files import retention
+    from telebridge.files.uploads import request_spool_dir
+
+    directory = request_spool_dir(files_rt)
+    directory.mkdir(parents=True, exist_ok=True)
+    stale, fresh = directory / "a.part", directory / "b.part"
+    stale.write_bytes(b"x" * 10)
+    fresh.write_bytes(b"y" * 10)
+    old = time.time() - (files_rt.settings.upload_expiry_hours + 1) * 3600
+    os.utime(stale, (old, old))
+    assert retention.sweep_request_spools(files_rt) == 1
+    assert not stale.exists() and fresh.exists()
+    assert retention.sweep_request_spools(files_rt) == 0

@@ -86,20 +86,23 @@ def retention_batch(
 
 @app.command("clean-uploads")
 def clean_uploads() -> None:
-    """Drop abandoned uploads past their expiry (TELEBRIDGE_UPLOAD_EXPIRY_HOURS) and their spool files."""
+    """Drop abandoned uploads past their expiry (TELEBRIDGE_UPLOAD_EXPIRY_HOURS) and their spool files,
+    and request spools as old left by a stopped process."""
     from telebridge.files import retention, runtime
 
-    async def run() -> int:
+    async def run() -> dict[str, int]:
         engine, maker = _maker()
+        rt = runtime.build(get_settings())
         try:
             async with maker() as db:
-                count = await retention.expire_uploads(db, runtime.build(get_settings()))
+                count = await retention.expire_uploads(db, rt)
                 await db.commit()
-                return count
+            return {"expired_uploads": count, "stale_request_spools": retention.sweep_request_spools(rt)}
         finally:
+            rt.previews.close()
             await engine.dispose()
 
-    typer.echo(json.dumps({"expired_uploads": asyncio.run(run())}))
+    typer.echo(json.dumps(asyncio.run(run())))
 
 
 @app.command("worker")

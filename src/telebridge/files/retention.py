@@ -76,6 +76,24 @@ async def rotate_keys(db: AsyncSession, rt: Runtime) -> dict[str, int]:
     return counts
 
 
+def sweep_request_spools(rt: Runtime, *, now=None) -> int:  # type: ignore[no-untyped-def]
+    """Request spools left by a process that stopped mid-request (their keys died with it: they
+    are unreadable), once older than the upload expiry. Returns how many were deleted."""
+    from telebridge.files.uploads import request_spool_dir
+
+    cutoff = (now or utcnow()).timestamp() - rt.settings.upload_expiry_hours * 3600
+    count = 0
+    directory = request_spool_dir(rt)
+    for path in directory.glob("*.part") if directory.is_dir() else ():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                count += 1
+        except FileNotFoundError:  # its request ended meanwhile
+            continue
+    return count
+
+
 async def expire_uploads(db: AsyncSession, rt: Runtime, *, now=None) -> int:  # type: ignore[no-untyped-def]
     """Abandoned uploads past their expiry: mark them failed and delete their spool files."""
     from telebridge.files.uploads import spool_path

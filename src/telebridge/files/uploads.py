@@ -163,6 +163,12 @@ def spool_path(rt: Runtime, upload: UploadSession) -> Path:
     return Path(rt.settings.files_dir) / "uploads" / f"{upload.id.hex}.part"
 
 
+def request_spool_dir(rt: Runtime) -> Path:
+    """Where request bodies that are not resumable uploads (STOW-RS, a single DICOM instance) wait,
+    encrypted under a key held only by the request, while they are checked and stored."""
+    return Path(rt.settings.files_dir) / "spool"
+
+
 def spool_of(rt: Runtime, upload: UploadSession) -> blobs.Spool:
     return blobs.Spool(spool_path(rt, upload), rt.keyring.unwrap(upload.key_id, upload.spool_key))
 

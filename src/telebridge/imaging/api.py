@@ -6,14 +6,14 @@ from __future__ import annotations
 import base64
 import uuid
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.requests import ClientDisconnect
 
 from telebridge.files import service as files
-from telebridge.files.runtime import Runtime, get_runtime
+from telebridge.files.runtime import get_runtime
+from telebridge.files.uploads import request_spool_dir
 from telebridge.identity.deps import ApiSubject, Db
 from telebridge.imaging import dicom, multipart, service
 from telebridge.imaging.schemas import (
@@ -47,17 +47,12 @@ def _dicom_limit(settings: object) -> tuple[int, TooLarge]:
     return limit, TooLarge(N_("The file is too large: at most {mb} MB for this type."), mb=limit // (1024 * 1024))
 
 
-def spool_dir(rt: Runtime) -> Path:
-    """Where request bodies wait, encrypted, while they are checked and stored."""
-    return Path(rt.settings.files_dir) / "spool"
-
-
 def spooled_request(request: Request) -> AbstractAsyncContextManager[list[multipart.SpooledPart]]:
     """A STOW-RS body read as it arrives: each DICOM part in an encrypted temporary file, refused
     (413) as soon as it passes the DICOM size limit; the files are removed on leaving."""
     rt = get_runtime()
     dicom_limit = _dicom_limit(rt.settings)
-    return multipart.spooled(request.stream(), request.headers.get("content-type", ""), directory=spool_dir(rt),
+    return multipart.spooled(request.stream(), request.headers.get("content-type", ""), directory=request_spool_dir(rt),
                              total=files.max_upload_bytes(rt.settings), disconnected=ClientDisconnect,
                              limit_of=lambda media_type: dicom_limit if media_type == "application/dicom" else None)
 
@@ -76,7 +71,7 @@ async def upload_instance(patient_id: uuid.UUID, request: Request, subject: ApiS
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise too_large
-    async with multipart.spooled_body(request.stream(), directory=spool_dir(rt), limit=limit, too_large=too_large,
+    async with multipart.spooled_body(request.stream(), directory=request_spool_dir(rt), limit=limit, too_large=too_large,
                                       disconnected=ClientDisconnect) as body:
         got = await service.ingest_stream(db, subject, patient_id=patient_id, filename=filename,
                                           content=service.Content(body.size, body.source),
