@@ -175,3 +175,38 @@ def test_a_file_read_in_chunks_parses_as_a_whole_and_truncation_is_caught(name: 
 def test_a_file_read_in_chunks_must_be_dicom() -> None:
     with pytest.raises(dicom.NotDicom):
         _streamed(b"%PDF-1.7\n" + b"x" * 400, [200])
+
+
+def _object_without_pixels(value_size: int) -> bytes:
+    """A DICOM object with no Pixel Data whose early private value holds the Pixel Data tag's bytes."""
+    ds = dicom.read(data(ULTRASOUND))
+    for keyword in ("PixelData", "Rows", "Columns"):
+        delattr(ds, keyword)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.104.1"  # Encapsulated PDF
+    ds.add_new(0x00091010, "OB", b"\xe0\x7f\x10\x00" * 4 + b"\x00" * value_size)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_a_tag_like_pattern_does_not_make_every_chunk_reparse_the_header(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    raw = _object_without_pixels(600_000)
+    tries = []
+    original = dicom.StreamParser._try_header
+    monkeypatch.setattr(dicom.StreamParser, "_try_header", lambda self: (tries.append(1), original(self))[1])
+    info = _streamed(raw, list(range(4096, len(raw), 4096)))  # about 150 chunks
+    assert info == dicom.parse(raw)
+    assert len(tries) <= 3, len(tries)  # once when the pattern arrives (and a retry at most), not per chunk
+
+
+def test_a_header_past_the_limit_is_refused_with_a_clear_message(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(dicom.StreamParser, "MAX_HEAD", 1024 * 1024)
+    raw = _object_without_pixels(1_500_000)
+    parser = dicom.StreamParser()
+    with pytest.raises(dicom.BadDicom) as refused:
+        for at in range(0, len(raw), 4096):
+            parser.feed(raw[at:at + 4096])
+    assert at < 1024 * 1024 + 4096  # refused as soon as the limit was passed, not at the end
+    assert refused.value.code == "bad_dicom"
+    assert refused.value.translated() == (
+        "This DICOM object has more than 1 MB before its images (or no images at all): it cannot be stored as DICOM.")

@@ -49,6 +49,8 @@ TRUNCATED = N_("This DICOM file is incomplete (truncated): send the whole file a
 UNDECODABLE = N_("The images in this DICOM file cannot be decoded ({reason}).")
 NO_UID = N_("This DICOM file lacks its study, series or instance identifier.")
 NO_PIXELS = N_("This DICOM object holds no image.")
+HEAD_TOO_LARGE = N_("This DICOM object has more than {mb} MB before its images (or no images at all): it cannot be "
+                    "stored as DICOM.")
 NO_FRAME = N_("Frame {frame} does not exist: this image has {frames} frame(s).")
 BAD_WINDOW = N_("The window width must be a positive number.")
 
@@ -201,25 +203,34 @@ class StreamParser:
     against its declared length, or, encapsulated, for its closing delimiter."""
 
     TAIL = 64 * 1024
+    MAX_HEAD = 64 * 1024 * 1024  # what may come before Pixel Data (or make up an object without any)
+    _TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")  # Pixel Data, little and big endian
 
     def __init__(self) -> None:
         self._head = bytearray()
         self._header: tuple[FileDataset, int] | None = None  # the dataset, where Pixel Data starts
         self._after = 0  # bytes after the head
         self._tail = b""
+        self._short = False  # the header parsed up to Pixel Data, whose length had not arrived yet
 
     def feed(self, chunk: bytes) -> None:
         if self._header is not None:
             self._after += len(chunk)
             self._tail = (self._tail + chunk)[-self.TAIL:]
             return
+        new = max(0, len(self._head) - 3)  # a tag may straddle two chunks
         self._head += chunk
         if len(self._head) >= 132 and self._head[128:132] != b"DICM":
             raise NotDicom(NOT_DICOM)
-        if b"\xe0\x7f\x10\x00" in self._head or b"\x7f\xe0\x00\x10" in self._head:
+        # Parsed again only when a possible Pixel Data tag arrives (or its length was missing):
+        # a tag-like pattern inside an early value cannot make every later chunk re-read the head.
+        if self._short or any(self._head.find(tag, new) >= 0 for tag in self._TAGS):
             self._try_header()
+        if self._header is None and len(self._head) > self.MAX_HEAD:
+            raise BadDicom(HEAD_TOO_LARGE, mb=self.MAX_HEAD // (1024 * 1024))
 
     def _try_header(self) -> None:
+        self._short = False
         fp = io.BytesIO(self._head)
         try:
             with warnings.catch_warnings():
@@ -229,10 +240,13 @@ class StreamParser:
                 struct.error):
             return  # an incomplete header: wait for more bytes
         at = fp.tell()
-        tag = b"\xe0\x7f\x10\x00" if ds.original_encoding[1] else b"\x7f\xe0\x00\x10"
-        if len(self._head) >= at + 12 and self._head[at:at + 4] == tag:  # with the element's length
-            self._header = (ds, at)
-            self._tail = bytes(self._head[-self.TAIL:])
+        tag = self._TAGS[0] if ds.original_encoding[1] else self._TAGS[1]
+        if self._head[at:at + 4] == tag:  # (a tag cut by the chunk's end is found whole in the next one)
+            if len(self._head) >= at + 12:  # with the element's length
+                self._header = (ds, at)
+                self._tail = bytes(self._head[-self.TAIL:])
+            else:
+                self._short = True
 
     def finish(self) -> DicomInfo:
         if self._header is None:  # no pixel data (or not DICOM): small enough to parse whole
