@@ -174,3 +174,59 @@ async def test_notification_titles_are_in_the_readers_language(cw, as_user, sess
     vi, en = render_title(n, "vi"), render_title(n, "en")
     assert vi.startswith("Yêu cầu Cấp cứu mới") and cw.w.spoke_a.name in vi  # the urgency label translated too
     assert en.startswith("New Emergency request")
+
+
+async def test_new_request_alerts_the_on_call_specialist_and_the_coordinators(cw, as_user, sessionmaker) -> None:
+    """Nobody rostered: every specialist of the hub hears of a new request. A specialist on call:
+    only they do. The hub's coordinators always do."""
+    from datetime import timedelta
+
+    from telebridge.identity.models import User
+    from telebridge.kit.db import utcnow
+    from telebridge.network.models import OnCallShift
+
+    w = cw.w
+    spoke = await as_user(w.spoke_clinician)
+
+    async def alerted(cid: str) -> set:
+        async with sessionmaker() as db:
+            return set((await db.scalars(select(Notification.user_id).where(
+                Notification.link == f"/consultations/{cid}", Notification.kind == "request_emergency"))).all())
+
+    c = await create(spoke, cw, hub_facility_id=str(w.hub_a.id))
+    assert await alerted(c["id"]) == {w.hub_specialist.id, cw.hub_specialist_2.id, w.hub_coordinator.id}
+
+    async with sessionmaker() as db:
+        on_call = await db.scalar(select(User.practitioner_id).where(User.id == cw.hub_specialist_2.id))
+        now = utcnow()
+        db.add(OnCallShift(hub_id=w.hub_a.id, specialty_code="cardiology", practitioner_id=on_call,
+                           starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)))
+        await db.commit()
+    c = await create(spoke, cw, hub_facility_id=str(w.hub_a.id))
+    assert await alerted(c["id"]) == {cw.hub_specialist_2.id, w.hub_coordinator.id}
+
+
+async def test_retried_message_returns_the_first_and_read_marks_never_move_back(cw, as_user, sessionmaker) -> None:
+    import uuid
+    from datetime import timedelta
+
+    from telebridge.messaging import repository as messages_repo
+
+    spoke, hub = await as_user(cw.w.spoke_clinician), await as_user(cw.w.hub_specialist)
+    c = await create(spoke, cw)
+    first = await spoke.post(f"/api/v1/consultations/{c['id']}/messages", json={"body": "Lần đầu", "client_key": "r1"})
+    again = await spoke.post(f"/api/v1/consultations/{c['id']}/messages", json={"body": "Lần hai", "client_key": "r1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.json()["body"] == "Lần đầu"
+    other = await hub.post(f"/api/v1/consultations/{c['id']}/messages", json={"body": "Khác", "client_key": "r1"})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]  # the key is per author
+    assert len((await spoke.get(f"/api/v1/consultations/{c['id']}/messages")).json()) == 2
+
+    cid, user = uuid.UUID(c["id"]), cw.w.spoke_clinician.id
+    async with sessionmaker() as db:
+        marks = await messages_repo.read_marks(db, cid)
+        later = marks[user] + timedelta(minutes=5)
+        await messages_repo.move_read_mark(db, cid, user, later)
+        await messages_repo.move_read_mark(db, cid, user, later - timedelta(minutes=1))
+        await db.commit()
+        assert (await messages_repo.read_marks(db, cid))[user] == later

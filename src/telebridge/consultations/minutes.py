@@ -132,7 +132,8 @@ async def _snapshot(db: AsyncSession, c: Consultation) -> dict[str, Any]:
 async def _reauthenticate(db: AsyncSession, subject: Subject, password: str) -> User:
     from pwdlib import PasswordHash
 
-    user = await db.get(User, subject.user_id)
+    with db.no_autoflush:  # the account row needs none of the pending changes: they flush once, after the check
+        user = await db.get(User, subject.user_id)
     # argon2 is deliberately slow: verify off the event loop so other requests keep flowing
     if user is None or not await asyncio.to_thread(PasswordHash.recommended().verify, password, user.password_hash):
         raise Forbidden(N_("Wrong password: the signature was not recorded."), code="reauth_failed")

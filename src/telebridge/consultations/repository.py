@@ -65,6 +65,17 @@ async def hub_users(db: AsyncSession, hub_id: uuid.UUID, roles: tuple[Role, ...]
     return list((await db.scalars(q)).all())
 
 
+async def hub_users_by_role(db: AsyncSession, hub_id: uuid.UUID, roles: tuple[Role, ...]) -> dict[Role, list[User]]:
+    """``hub_users`` for several roles in one query: the active users holding each role at the hub."""
+    q = (select(User, RoleAssignment.role).join(RoleAssignment, RoleAssignment.user_id == User.id)
+         .where(RoleAssignment.facility_id == hub_id, RoleAssignment.role.in_([r.value for r in roles]),
+                User.is_active.is_(True)).distinct())
+    found: dict[Role, list[User]] = {}
+    for user, role in (await db.execute(q)).all():
+        found.setdefault(Role(role), []).append(user)
+    return found
+
+
 async def users_of_practitioners(db: AsyncSession, practitioner_ids: list[uuid.UUID]) -> list[User]:
     if not practitioner_ids:
         return []

@@ -213,9 +213,10 @@ async def _route(db: AsyncSession, actor: Subject | None, c: Consultation, hub_i
 async def _alert_hub(db: AsyncSession, c: Consultation, hub_id: uuid.UUID) -> None:
     on_call = await network.on_call_now(db, hub_id=hub_id, specialty_code=c.specialty_code or "", at=clock.now())
     users = await repo.users_of_practitioners(db, [p.id for p in on_call])
-    if not users:  # nobody rostered: every specialist of the hub hears it
-        users = await repo.hub_users(db, hub_id, (Role.HUB_SPECIALIST,))
-    users += await repo.hub_users(db, hub_id, (Role.HUB_COORDINATOR,))
+    # nobody rostered: every specialist of the hub hears it; the coordinators always do (one query)
+    by_role = await repo.hub_users_by_role(db, hub_id, (Role.HUB_COORDINATOR,) if users else
+                                           (Role.HUB_SPECIALIST, Role.HUB_COORDINATOR))
+    users = (users or by_role.get(Role.HUB_SPECIALIST, [])) + by_role.get(Role.HUB_COORDINATOR, [])
     names = await repo.facility_names(db, {c.requesting_facility_id})
     await messaging.notify(db, user_ids=[u.id for u in users], kind=f"request_{c.urgency}",
                            title=N_("New {urgency} request {reference} from {facility}"),

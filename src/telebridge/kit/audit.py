@@ -20,7 +20,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, bindparam, event, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -156,6 +170,30 @@ def _digest(seq: int, values: dict[str, Any], prev_hash: str) -> str:
 
 _BUMP_HEAD = (update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + bindparam("n", type_=Integer))
               .returning(AuditHead.seq, AuditHead.hash))
+_SET_HEAD = update(AuditHead).where(AuditHead.id == 1).values(hash=bindparam("head_hash", type_=String()))
+_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns)
+_INSERT = insert(AuditEvent.__table__)  # Core executemany: compiled once, cached
+
+
+def _pg_seal() -> Any:
+    """PostgreSQL: insert the records and move the head in one round trip while the head row is
+    locked. The rows travel as one array per column (``unnest``), so the statement is the same
+    for any number of records and is compiled and prepared once (a multi-row VALUES statement is
+    never cached and was compiled anew on every commit). Strings travel untyped by length so an
+    over-long value fails on the column as before instead of being cut by the cast."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    def element(c: Any) -> Any:
+        return String() if isinstance(c.type, String) else c.type
+
+    arrays = [cast(bindparam("rows_" + c.name, type_=ARRAY(element(c))), ARRAY(element(c)))
+              for c in AuditEvent.__table__.columns]
+    rows = func.unnest(*arrays).table_valued(*_COLUMNS).render_derived(name="r")
+    sealed = insert(AuditEvent.__table__).from_select(list(_COLUMNS), select(*rows.c)).cte("sealed")
+    return _SET_HEAD.add_cte(sealed)
+
+
+_PG_SEAL = _pg_seal()
 
 
 @event.listens_for(Session, "before_commit")
@@ -171,12 +209,12 @@ def _seal(session: Session) -> None:
         digest = _digest(seq, values, prev_hash)
         rows.append({**values, "seq": seq, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    set_head = update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash)
     if session.get_bind().dialect.name == "postgresql":  # one round trip while the head row is locked
-        session.execute(set_head.add_cte(insert(AuditEvent).values(rows).cte("sealed")))
+        params: dict[str, Any] = {"rows_" + name: [r[name] for r in rows] for name in _COLUMNS}
+        session.execute(_PG_SEAL, {**params, "head_hash": prev_hash})
     else:
-        session.execute(insert(AuditEvent), rows)
-        session.execute(set_head)
+        session.execute(_INSERT, rows)
+        session.execute(_SET_HEAD, {"head_hash": prev_hash})
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.identity.models import User
@@ -41,18 +41,45 @@ async def message_by_key(db: AsyncSession, author: uuid.UUID, key: str) -> Messa
     return await db.scalar(select(Message).where(Message.author_user_id == author, Message.client_key == key))
 
 
+# The two statements of every message are built once per dialect with bound parameters: built per
+# call they cost a fresh statement, value coercion and cache-key walk on each message.
+_MESSAGE_FIELDS = ("consultation_id", "author_user_id", "author_name", "author_facility_id", "body", "mentions",
+                   "client_key", "created_at")
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(db: AsyncSession, name: str) -> Any:
+    key = (db.get_bind().dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        if name == "message":
+            cols = Message.__table__.c
+            stmt = (upsert(db, Message).values({f: bindparam("v_" + f, type_=cols[f].type) for f in _MESSAGE_FIELDS})
+                    .on_conflict_do_nothing(index_elements=["author_user_id", "client_key"]).returning(Message))
+        else:
+            at = bindparam("v_at", type_=ThreadRead.__table__.c.read_at.type)
+            stmt = (upsert(db, ThreadRead)
+                    .values(consultation_id=bindparam("v_consultation_id", type_=ThreadRead.__table__.c.consultation_id.type),
+                            user_id=bindparam("v_user_id", type_=ThreadRead.__table__.c.user_id.type), read_at=at)
+                    .on_conflict_do_update(index_elements=["consultation_id", "user_id"], set_={"read_at": at},
+                                           where=ThreadRead.read_at < at))
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
 async def insert_message(db: AsyncSession, **values: Any) -> Message | None:
     """Store a message in one statement; None when its author already sent this client key."""
-    stmt = (upsert(db, Message).values(**values)
-            .on_conflict_do_nothing(index_elements=["author_user_id", "client_key"]).returning(Message))
-    return (await db.scalars(stmt)).first()
+    if values.keys() != set(_MESSAGE_FIELDS):  # other columns given: a statement of their own
+        stmt = (upsert(db, Message).values(**values)
+                .on_conflict_do_nothing(index_elements=["author_user_id", "client_key"]).returning(Message))
+        return (await db.scalars(stmt)).first()
+    params = {"v_" + f: values[f] for f in _MESSAGE_FIELDS}
+    return (await db.scalars(_statement(db, "message"), params)).first()
 
 
 async def move_read_mark(db: AsyncSession, consultation_id: uuid.UUID, user_id: uuid.UUID, at: datetime) -> None:
     """The user has read the thread up to ``at`` (a mark never moves back)."""
-    stmt = upsert(db, ThreadRead).values(consultation_id=consultation_id, user_id=user_id, read_at=at)
-    await db.execute(stmt.on_conflict_do_update(index_elements=["consultation_id", "user_id"], set_={"read_at": at},
-                                                where=ThreadRead.read_at < at))
+    await db.execute(_statement(db, "read_mark"), {"v_consultation_id": consultation_id, "v_user_id": user_id, "v_at": at})
 
 
 async def messages(db: AsyncSession, consultation_id: uuid.UUID, after: datetime | None, limit: int) -> list[Message]:
