@@ -85,6 +85,15 @@ async def test_named_invitees_close_their_site_to_colleagues(world, as_user, ses
     assert (await (await as_user(colleague)).post(f"/api/v1/calls/sessions/{sid}/join")).status_code == 403
     assert (await (await as_user(world.users["spoke_clinician"])).post(
         f"/api/v1/calls/sessions/{sid}/join")).status_code == 200
+    # The calendar agrees, with a second session that leaves the spoke's site open alongside.
+    other = await hub.post("/api/v1/calls/sessions", json=_body(c, [extra[0].facility.id]))
+    assert other.status_code == 201, other.text
+    start = (utcnow() - timedelta(hours=1)).isoformat()
+    cal = await (await as_user(colleague)).get("/api/v1/calls/sessions", params={"start": start, "days": 7})
+    assert [s["id"] for s in cal.json()] == [other.json()["id"]]
+    cal = await (await as_user(world.users["spoke_clinician"])).get("/api/v1/calls/sessions",
+                                                                    params={"start": start, "days": 7})
+    assert sorted(s["id"] for s in cal.json()) == sorted([sid, other.json()["id"]])
 
 
 async def test_scheduling_rules(world, as_user, sessionmaker) -> None:

@@ -13,20 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telebridge.calls import repository as repo
 from telebridge.calls.models import MAX_SITES, LiveSession, LiveSessionAttendance, LiveSessionInvitee, LiveSessionSite
 from telebridge.config import Settings
 from telebridge.consultations import service as consultations
-from telebridge.identity.models import RoleAssignment, User
 from telebridge.kit import audit
 from telebridge.kit.access import authorize
 from telebridge.kit.db import utcnow
 from telebridge.kit.errors import BadInput, Conflict, Forbidden, NotFound, Unauthenticated
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import CLINICAL_ROLES, Subject
-from telebridge.network.models import Facility
 
 OBJECT = "live_session"
 MAX_DURATION_MINUTES = 8 * 60
@@ -44,9 +42,7 @@ async def _check_users_at_sites(db: AsyncSession, invitees: dict[uuid.UUID, uuid
     """Every named invitee must hold a clinical role at the site they are invited for."""
     if not invitees:
         return
-    rows = (await db.execute(select(RoleAssignment.user_id, RoleAssignment.facility_id).where(
-        RoleAssignment.user_id.in_(invitees), RoleAssignment.role.in_(SITE_ROLES)))).all()
-    works = {(u, f) for u, f in rows}
+    works = await repo.user_sites(db, invitees, SITE_ROLES)
     for user_id, facility_id in invitees.items():
         if (user_id, facility_id) not in works:
             raise BadInput(N_("An invited person does not work at the site they are invited for."), field="invitees")
@@ -78,7 +74,7 @@ async def schedule(db: AsyncSession, subject: Subject, *, consultation_id: uuid.
     if len(sites) > MAX_SITES:
         raise BadInput(N_("A live session joins at most {n} sites, the hub included."), field="facility_ids",
                        n=MAX_SITES)
-    found = set((await db.execute(select(Facility.id).where(Facility.id.in_(sites)))).scalars())
+    found = await repo.existing_facilities(db, sites)
     if len(found) != len(sites):
         raise BadInput(N_("One of the invited sites does not exist."), field="facility_ids")
     invitees = invitees or {}
@@ -97,17 +93,6 @@ async def schedule(db: AsyncSession, subject: Subject, *, consultation_id: uuid.
     return ls
 
 
-async def sites_of(db: AsyncSession, session_id: uuid.UUID) -> list[uuid.UUID]:
-    return list((await db.execute(select(LiveSessionSite.facility_id).where(
-        LiveSessionSite.live_session_id == session_id))).scalars())
-
-
-async def invitees_of(db: AsyncSession, session_id: uuid.UUID) -> dict[uuid.UUID, uuid.UUID]:
-    rows = (await db.execute(select(LiveSessionInvitee.user_id, LiveSessionInvitee.facility_id).where(
-        LiveSessionInvitee.live_session_id == session_id))).all()
-    return {u: f for u, f in rows}
-
-
 async def invite(db: AsyncSession, subject: Subject, *, session_id: uuid.UUID, facility_id: uuid.UUID,
                  user_ids: list[uuid.UUID] | None = None) -> LiveSession:
     ls = await _get(db, session_id)
@@ -115,15 +100,15 @@ async def invite(db: AsyncSession, subject: Subject, *, session_id: uuid.UUID, f
         raise Forbidden(N_("Only the hub's staff can invite sites to this live session."))
     if ls.status in ("ended", "cancelled"):
         raise Conflict(N_("This live session is over; it cannot take new invitations."))
-    sites = await sites_of(db, ls.id)
+    sites = await repo.sites_of(db, ls.id)
     if facility_id not in sites:
         if len(sites) >= MAX_SITES:
             raise BadInput(N_("A live session joins at most {n} sites, the hub included."), field="facility_id",
                            n=MAX_SITES)
-        if await db.get(Facility, facility_id) is None:
+        if not await repo.existing_facilities(db, [facility_id]):
             raise BadInput(N_("One of the invited sites does not exist."), field="facility_id")
         db.add(LiveSessionSite(live_session_id=ls.id, facility_id=facility_id))
-    current = await invitees_of(db, ls.id)
+    current = await repo.invitees_of(db, ls.id)
     new = {u: facility_id for u in (user_ids or []) if u not in current}
     await _check_users_at_sites(db, new)
     db.add_all([LiveSessionInvitee(live_session_id=ls.id, facility_id=f, user_id=u) for u, f in new.items()])
@@ -134,7 +119,7 @@ async def invite(db: AsyncSession, subject: Subject, *, session_id: uuid.UUID, f
 
 
 async def _get(db: AsyncSession, session_id: uuid.UUID) -> LiveSession:
-    ls = await db.get(LiveSession, session_id)
+    ls = await repo.get_session(db, session_id)
     if ls is None:
         raise NotFound(N_("This live session does not exist."))
     return ls
@@ -146,10 +131,14 @@ async def join_site(db: AsyncSession, subject: Subject, ls: LiveSession) -> uuid
     Named invitees are invited; other clinical staff of an invited site are invited when no
     named person was invited for that site.
     """
-    invitees = await invitees_of(db, ls.id)
+    return _site_for(subject, ls, await repo.sites_of(db, ls.id), await repo.invitees_of(db, ls.id))
+
+
+def _site_for(subject: Subject, ls: LiveSession, sites_list: list[uuid.UUID],
+              invitees: dict[uuid.UUID, uuid.UUID]) -> uuid.UUID | None:
     if subject.user_id in invitees:
         return invitees[subject.user_id]
-    sites = set(await sites_of(db, ls.id))
+    sites = set(sites_list)
     named_sites = set(invitees.values())
     open_sites = (sites - named_sites) & subject.clinical_facility_ids
     if ls.host_facility_id in open_sites:
@@ -177,14 +166,9 @@ class Participant:
 
 async def roster(db: AsyncSession, ls: LiveSession) -> tuple[list[tuple[uuid.UUID, str]], list[Participant]]:
     """Invited sites (id, name) and named invitees, for the session page."""
-    sites = (await db.execute(select(Facility.id, Facility.name).join(
-        LiveSessionSite, LiveSessionSite.facility_id == Facility.id).where(
-        LiveSessionSite.live_session_id == ls.id).order_by(Facility.name))).all()
-    names = {f: n for f, n in sites}
-    people = (await db.execute(select(User.id, User.display_name, LiveSessionInvitee.facility_id).join(
-        LiveSessionInvitee, LiveSessionInvitee.user_id == User.id).where(
-        LiveSessionInvitee.live_session_id == ls.id).order_by(User.display_name))).all()
-    return [(f, n) for f, n in sites], [Participant(u, n, f, names.get(f, "")) for u, n, f in people]
+    sites, people = await repo.roster(db, ls.id)
+    names = dict(sites)
+    return sites, [Participant(u, n, f, names.get(f, "")) for u, n, f in people]
 
 
 async def calendar(db: AsyncSession, subject: Subject, *, start: datetime, days: int = 7) -> list[LiveSession]:
@@ -192,14 +176,10 @@ async def calendar(db: AsyncSession, subject: Subject, *, start: datetime, days:
     if days not in (1, 7, 31):
         raise BadInput(N_("Show a day, a week or a month."), field="days")
     end = start + timedelta(days=days)
-    named = select(LiveSessionInvitee.live_session_id).where(LiveSessionInvitee.user_id == subject.user_id)
-    via_site = select(LiveSessionSite.live_session_id).where(
-        LiveSessionSite.facility_id.in_(subject.clinical_facility_ids or {uuid.UUID(int=0)}))
-    q = select(LiveSession).where(LiveSession.starts_at >= start, LiveSession.starts_at < end,
-                                  or_(LiveSession.id.in_(named), LiveSession.id.in_(via_site))
-                                  ).order_by(LiveSession.starts_at)
-    candidates = list((await db.execute(q)).scalars())
-    return [ls for ls in candidates if await join_site(db, subject, ls) is not None]
+    candidates = await repo.sessions_between(db, start=start, end=end, user_id=subject.user_id,
+                                             facility_ids=subject.clinical_facility_ids)
+    guests = await repo.guest_lists(db, [ls.id for ls in candidates])
+    return [ls for ls in candidates if _site_for(subject, ls, *guests[ls.id]) is not None]
 
 
 async def cancel(db: AsyncSession, subject: Subject, *, session_id: uuid.UUID) -> LiveSession:
@@ -314,7 +294,7 @@ QUALITY_KEYS = ("bitrate_kbps", "packet_loss_pct", "rtt_ms", "frames_decoded", "
 
 async def record_leave(db: AsyncSession, subject: Subject, *, attendance_id: uuid.UUID,
                        quality: dict[str, Any] | None = None) -> None:
-    row = await db.get(LiveSessionAttendance, attendance_id)
+    row = await repo.get_attendance(db, attendance_id)
     if row is None or row.user_id != subject.user_id:
         return
     row.left_at = utcnow()
@@ -339,5 +319,4 @@ def clean_quality(quality: dict[str, Any]) -> dict[str, Any]:
 
 
 async def attendance(db: AsyncSession, ls: LiveSession) -> list[LiveSessionAttendance]:
-    return list((await db.execute(select(LiveSessionAttendance).where(
-        LiveSessionAttendance.live_session_id == ls.id).order_by(LiveSessionAttendance.joined_at))).scalars())
+    return await repo.attendance(db, ls.id)
