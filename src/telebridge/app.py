@@ -86,12 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await call_recording.recover(app)
         except Exception:  # noqa: BLE001 - a database not reachable yet must not stop the start; /readyz tells
             log.warning("recordings left running by a stopped process were not recovered", exc_info=True)
+        consent_listener = call_recording.listening(app)  # a withdrawn consent stops a recording under way
+        await consent_listener.__aenter__()
         gc.freeze()  # start-up objects (modules, models, catalogs) leave the collector's scans
         yield
         if sweeper is not None:
             await sweeper.__aexit__(None, None, None)
         await files_lifecycle.stop(app)
         await identity_listener.__aexit__(None, None, None)
+        await consent_listener.__aexit__(None, None, None)
         if getattr(app.state, "calls_hub", None) is not None:
             await app.state.calls_hub.close()
         await app.state.bus.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import secrets
 import shutil
@@ -166,6 +167,55 @@ async def test_consented_recording_is_stored_as_clinical_files_and_played_back_a
     stops = sorted((e for e in events if e.action == "record_stop"), key=lambda e: e.at)
     assert [e.actor_user_id for e in stops] == [host_user.id, None]  # the host, then the system (room emptied)
     assert all(e.patient_id == w.patient_a.id for e in events if e.action.startswith("record_"))
+
+
+async def test_a_consent_withdrawn_during_a_recording_stops_it(live: Live) -> None:
+    """CLINICAL-RULES: recording needs the patient's consent. Withdrawn while the recording runs,
+    it stops at once (as the system, reason given); what was recorded with consent is kept."""
+    need(shutil.which("janus-pp-rec") is not None, "recording needs janus-pp-rec (janus-tools; make system-deps)")
+    w = live.world
+    host_user, spoke_user = w.users["hub_specialist"], w.users["other_clinician"]
+    assert w.patient_b is not None
+    async with live.maker() as db:  # type: ignore[attr-defined]
+        c = Consultation(reference=f"HC-REC-{secrets.token_hex(4)}", patient_id=w.patient_b.id,
+                         requesting_facility_id=w.spoke_b.id, requested_by=spoke_user.id,
+                         hub_facility_id=w.hub_a.id, specialty_code="cardiology", urgency="urgent",
+                         status="accepted", summary={}, declined_hub_ids=[], submitted_at=utcnow())
+        consent = Consent(patient_id=w.patient_b.id, purpose="recording", granted=True, text_version="2025-01",
+                          method="written", given_by="Bệnh nhân", recorded_by=spoke_user.id, recorded_at=utcnow())
+        db.add_all([c, consent, CareRelationship(patient_id=w.patient_b.id, facility_id=w.hub_a.id,
+                                                 basis="consultation_request", basis_ref="rec", created_at=utcnow())])
+        await db.commit()
+    sid = await live.session([w.hub_a.id, w.spoke_b.id], consultation_id=c.id)
+    host, spoke = await live.bearers([host_user, spoke_user])
+    withdraw = f"/api/v1/patients/{w.patient_b.id}/consents/{consent.id}/withdraw"
+    report = await _drive(live, {"session_id": str(sid), "bearers": [host, spoke], "steps": [
+        {"as": host, "post": _rec(sid), "sleep": SECONDS},
+        {"as": spoke, "post": withdraw, "sleep": 2},
+        {"as": host, "post": _rec(sid, "/stop")},
+        {"as": host, "post": _rec(sid)}]})
+    assert report["ok"], report
+    assert [p["mode"] for p in report["participants"]] == ["sfu", "sfu"]
+    started, withdrawn, not_recording, refused = report["answers"]
+    assert started["status"] == 201, started
+    assert withdrawn["status"] == 200 and withdrawn["body"] == {"withdrawn": 1}, withdrawn
+    assert not_recording["status"] == 409 and not_recording["body"]["error"]["code"] == "not_recording"
+    assert refused["status"] == 409 and refused["body"]["error"]["code"] == "no_recording_consent"
+    for p in report["participants"]:  # everyone saw the recording go on, then off when consent went
+        assert p["notices"] == [False, True, False], p
+
+    rows: list[LiveSessionRecording] = []
+    for _ in range(900):
+        rows = await _recordings(live, sid)
+        if rows and all(r.status in ("ready", "empty", "failed") for r in rows):
+            break
+        await asyncio.sleep(0.2)
+    assert [(r.status, len(r.file_ids or [])) for r in rows] == [("ready", 2)]  # recorded with consent: kept
+    async with live.maker() as db:  # type: ignore[attr-defined]
+        stop = (await db.execute(select(AuditEvent).where(AuditEvent.object_id == str(sid),
+                                                          AuditEvent.action == "record_stop"))).scalar_one()
+    assert stop.actor_user_id is None and json.loads(stop.detail)["reason"] == "consent_withdrawn"
+    assert stop.patient_id == w.patient_b.id
 
 
 def _webm() -> bytes:

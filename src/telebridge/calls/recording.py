@@ -26,8 +26,11 @@ a file read). The raw .mjr files are removed once the files are committed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,7 @@ from telebridge.patients import service as patients
 
 OBJECT = service.OBJECT
 JOB = "calls.recording_process"
+log = logging.getLogger("telebridge.calls.recording")
 NO_CONSENT = N_("This session cannot be recorded: the patient's consent to recording is not on record. "
                 "Record the patient's consent first (patient record, consents).")
 NOT_HOST = N_("Only the hub's staff can record this session.")
@@ -164,8 +168,8 @@ async def stop(db: AsyncSession, subject: Subject, app: Any, *, session_id: uuid
     return await _close(db, subject, room, c)
 
 
-async def _close(db: AsyncSession, actor: audit.Actor, room: signaling.Room, c: Consultation
-                 ) -> LiveSessionRecording:
+async def _close(db: AsyncSession, actor: audit.Actor, room: signaling.Room, c: Consultation, *,
+                 reason: str | None = None) -> LiveSessionRecording:
     """Stop Janus recording the room and hand the files to the background job (after commit)."""
     active = room.recording
     assert active is not None
@@ -180,7 +184,8 @@ async def _close(db: AsyncSession, actor: audit.Actor, room: signaling.Room, c: 
     row.stopped_at, row.status, row.feeds = utcnow(), "processing", dict(active.feeds)
     await db.flush()
     audit.record(db, actor, action="record_stop", object_type=OBJECT, object_id=room.session_id,
-                 patient_id=c.patient_id, detail={"recording_id": str(row.id), "feeds": len(active.feeds)})
+                 patient_id=c.patient_id, detail={"recording_id": str(row.id), "feeds": len(active.feeds),
+                                                  **({"reason": reason} if reason else {})})
     jobs.enqueue_after_commit(db, get_runtime().jobs_for(db), JOB, {"recording_id": str(row.id)})
     return row
 
@@ -195,6 +200,55 @@ async def room_emptied(app: Any, room: signaling.Room) -> None:
         assert ls is not None
         await _close(db, audit.SystemActor(display_name="live session"), room, await _consultation(db, ls))
         await db.commit()
+
+
+async def consent_withdrawn(app: Any, patient_id: uuid.UUID) -> int:
+    """The patient withdrew (or refused) consent to recording: every recording of their sessions
+    that this process runs stops now, as the system; what was recorded before the withdrawal is
+    kept (it was made with consent) and prepared as usual. Returns how many stopped."""
+    stopped = 0
+    for room in list(signaling.hub_of(app).rooms.values()):
+        if room.recording is None:
+            continue
+        async with app.state.sessionmaker() as db:
+            bind(db, app.state)
+            ls = await db.get(LiveSession, room.session_id)
+            if ls is None:
+                continue
+            c = await _consultation(db, ls)
+            if c.patient_id != patient_id or room.recording is None:
+                continue
+            await _close(db, audit.SystemActor(display_name="consent withdrawn"), room, c, reason="consent_withdrawn")
+            await db.commit()
+        await announce(app, room.session_id, on=False)
+        stopped += 1
+    return stopped
+
+
+@contextlib.asynccontextmanager
+async def listening(app: Any) -> AsyncIterator[None]:
+    """Stop recordings in this process when a patient's recording consent goes (from any process)."""
+
+    async def listen() -> None:
+        while True:
+            try:
+                async with app.state.bus.subscribe(patients.CONSENTS) as events:
+                    async for ev in events:
+                        if ev.payload.get("purpose") == "recording":
+                            await consent_withdrawn(app, uuid.UUID(ev.payload["patient_id"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a lost bus must not stop the app; retried
+                log.warning("recording: consent events lost, retrying", exc_info=True)
+                await asyncio.sleep(1)
+
+    task = asyncio.get_running_loop().create_task(listen())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def announce(app: Any, session_id: uuid.UUID, *, on: bool) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.config import get_settings
-from telebridge.kit import audit
+from telebridge.kit import audit, events
 from telebridge.kit.access import authorize
 from telebridge.kit.db import utcnow
 from telebridge.kit.errors import BadInput, Conflict, NotFound
@@ -290,7 +290,18 @@ async def record_consent(db: AsyncSession, subject: Subject, *, patient_id: uuid
     await db.flush()
     audit.record(db, subject, action="consent", object_type="consent", object_id=consent.id, patient_id=patient_id,
                  detail={"purpose": data.purpose, "granted": data.granted})
+    if not data.granted:
+        _consent_gone(db, patient_id, data.purpose)
     return consent
+
+
+CONSENTS = "patients:consents"  # bus topic: a consent was withdrawn or refused (after commit)
+
+
+def _consent_gone(db: AsyncSession, patient_id: uuid.UUID, purpose: str) -> None:
+    """Tell every app process, once committed, that the patient no longer consents to ``purpose``
+    (a recording under way stops: CLINICAL-RULES, recording needs the patient's consent)."""
+    events.publish(db, CONSENTS, {"patient_id": str(patient_id), "purpose": purpose})
 
 
 async def withdraw_consent(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, consent_id: uuid.UUID) -> int:
@@ -304,6 +315,7 @@ async def withdraw_consent(db: AsyncSession, subject: Subject, *, patient_id: uu
     count = await repo.withdraw_purpose(db, patient_id, consent.purpose, utcnow(), subject.user_id)
     audit.record(db, subject, action="withdraw", object_type="consent", object_id=consent.id, patient_id=patient_id,
                  detail={"purpose": consent.purpose, "records": count})
+    _consent_gone(db, patient_id, consent.purpose)
     return count
 
 
