@@ -29,3 +29,30 @@ def path(name: str) -> Path:
 
 def data(name: str) -> bytes:
     return path(name).read_bytes()
+
+
+def big_instance(path: Path, frames: int, side: int = 512, study_uid: str | None = None) -> Path:
+    """A multi-frame 16-bit image of ``frames`` x ``side``² pixels written to ``path`` without
+    holding its pixels in memory (the Pixel Data element is appended frame by frame)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    sop_class, uid = "1.2.840.10008.5.1.4.1.1.7.3", generate_uid()  # multi-frame grayscale word SC
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, uid
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid or generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Thu^Nghiem", "BIG-1"
+    ds.Rows = ds.Columns = side
+    ds.NumberOfFrames, ds.SamplesPerPixel, ds.PhotometricInterpretation = frames, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.save_as(path, enforce_file_format=True)
+    frame = bytes(range(256)) * (side * side * 2 // 256)
+    with path.open("ab") as fh:
+        fh.write(b"\xe0\x7f\x10\x00OW\x00\x00" + (len(frame) * frames).to_bytes(4, "little"))
+        for i in range(frames):
+            fh.write(frame[i % 256:] + frame[:i % 256])
+    return path

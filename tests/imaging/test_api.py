@@ -8,16 +8,18 @@ import hashlib
 import io
 import itertools
 import tracemalloc
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pydicom
+import pytest
 from PIL import Image
 
 from telebridge.imaging import dicom, multipart
 from telebridge.imaging.dicomweb import DicomWebClient, tag_value
-from tests.imaging.samples import ULTRASOUND, data
+from tests.imaging.samples import ULTRASOUND, big_instance, data
 
 
 async def _upload(c: httpx.AsyncClient, patient_id, raw: bytes, **params) -> httpx.Response:  # type: ignore[no-untyped-def]
@@ -108,33 +110,6 @@ async def test_stow_rs_into_a_record(app, world, as_user, imaging_rt) -> None:  
 
 # --------------------------------------------------------------------------- streamed uploads
 
-def _big_instance(path: Path, frames: int, side: int = 512) -> Path:
-    """A multi-frame 16-bit image of ``frames`` x ``side``² pixels written to ``path`` without
-    holding its pixels in memory (the Pixel Data element is appended frame by frame)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    sop_class, uid = "1.2.840.10008.5.1.4.1.1.7.3", generate_uid()  # multi-frame grayscale word SC
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Thu^Nghiem", "BIG-1"
-    ds.Rows = ds.Columns = side
-    ds.NumberOfFrames, ds.SamplesPerPixel, ds.PhotometricInterpretation = frames, 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.save_as(path, enforce_file_format=True)
-    frame = bytes(range(256)) * (side * side * 2 // 256)
-    with path.open("ab") as fh:
-        fh.write(b"\xe0\x7f\x10\x00OW\x00\x00" + (len(frame) * frames).to_bytes(4, "little"))
-        for i in range(frames):
-            fh.write(frame[i % 256:] + frame[:i % 256])
-    return path
-
-
 async def _streamed(*pieces: bytes | Path, size: int = 256 * 1024, sent: list[int] | None = None
                     ) -> AsyncIterator[bytes]:
     """A request body read from memory and files, ``size`` bytes at a time (``sent``: the count so far)."""
@@ -203,7 +178,7 @@ async def test_large_instances_stream_through_without_being_held_in_memory(app, 
 
     me = await as_user(world.spoke_clinician)
     frames = 200  # 512 x 512 x 16 bits: 100 MiB of pixels
-    by_stow, single = _big_instance(tmp_path / "stow.dcm", frames), _big_instance(tmp_path / "single.dcm", frames)
+    by_stow, single = big_instance(tmp_path / "stow.dcm", frames), big_instance(tmp_path / "single.dcm", frames)
     size = by_stow.stat().st_size
     assert size > 100 * 1024 * 1024 > app.state.settings.max_upload_bytes
     boundary = "telebridge-big-instance"
@@ -232,13 +207,222 @@ async def test_large_instances_stream_through_without_being_held_in_memory(app, 
     assert _spools(imaging_rt) == []
 
 
+# --------------------------------------------------------------------------- streamed WADO-RS answers
+
+def _in_one_study(names: list[str], study_uid: str) -> list[bytes]:
+    """Bundled instances made into one study of two series (new UIDs: content of this test only)."""
+    from pydicom.uid import generate_uid
+
+    series = [generate_uid(), generate_uid()]
+    out = []
+    for n, name in enumerate(names):
+        ds = pydicom.dcmread(io.BytesIO(data(name)))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series[n % 2]
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.PatientID = "STREAM-1"
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        out.append(buf.getvalue())
+    return out
+
+
+async def _get_streamed(app, path: str, token_client: httpx.AsyncClient, on_chunk) -> tuple[int, dict[str, str], bool]:  # type: ignore[no-untyped-def]
+    """GET through the ASGI app itself, each body chunk handed to ``on_chunk`` as it is sent (the
+    test client would gather the whole body): (status, headers, whether the body was ended)."""
+    import asyncio
+
+    raw_path, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"authorization", token_client.headers["authorization"].encode())],
+             "client": ("203.0.113.9", 50001), "server": ("testserver", 80)}
+    got: dict = {"status": 0, "headers": {}, "ended": False}
+    done, asked = asyncio.Event(), False
+
+    async def receive() -> dict:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            got["status"] = message["status"]
+            got["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            on_chunk(message.get("body", b""))
+            if not message.get("more_body", False):
+                got["ended"] = True
+
+    try:
+        await app(scope, receive, send)
+    finally:
+        done.set()
+    return got["status"], got["headers"], got["ended"]
+
+
+async def _file_reads(db, file_ids) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from telebridge.kit.audit import AuditEvent
+
+    rows = await db.execute(select(AuditEvent.object_id, func.count()).where(
+        AuditEvent.object_type == "clinical_file", AuditEvent.action == "read",
+        AuditEvent.object_id.in_([str(i) for i in file_ids])).group_by(AuditEvent.object_id))
+    return {object_id: int(n) for object_id, n in rows.all()}
+
+
+async def test_wado_rs_streams_each_instance_as_stored_and_audits_each_read(app, world, as_user, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.uid import generate_uid
+
+    me = await as_user(world.spoke_clinician)
+    study_uid = generate_uid()
+    raws = _in_one_study(["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", ULTRASOUND, "SC_rgb_rle.dcm"], study_uid)
+    uploaded = []
+    for raw in raws:
+        r = await _upload(me, world.patient_a.id, raw)
+        assert r.status_code == 201, r.text
+        uploaded.append(r.json()["instance"])
+    file_ids = [i["file_id"] for i in uploaded]
+    infos = [dicom.parse(raw) for raw in raws]
+    before = await _file_reads(db, file_ids)
+
+    r = await me.get(f"/dicomweb/studies/{study_uid}")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith('multipart/related; type="application/dicom"; boundary=')
+    parts = multipart.decode(r.content, r.headers["content-type"])
+    assert [h["content-type"] for h, _p in parts] == ["application/dicom"] * len(raws)
+    assert sorted(p for _h, p in parts) == sorted(raws)  # each part byte for byte
+    body, encoded_type = multipart.encode([p for _h, p in parts])  # the same framing as the whole-body encoder
+    boundary = multipart.params(r.headers["content-type"])[1]["boundary"]
+    assert r.content == body.replace(multipart.params(encoded_type)[1]["boundary"].encode(), boundary.encode())
+    after = await _file_reads(db, file_ids)
+    assert all(after.get(f, 0) == before.get(f, 0) + 1 for f in file_ids), (before, after)  # one read each
+
+    one_series = infos[0].series_uid  # CT, JPEG 2000 and RLE: the even ones
+    r = await me.get(f"/dicomweb/studies/{study_uid}/series/{one_series}")
+    assert sorted(p for _h, p in multipart.decode(r.content, r.headers["content-type"])) == sorted(raws[0::2])
+    # Decompressed on request (one instance at a time), audited as a use of the instance.
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1'
+    r = await me.get(f"/dicomweb/studies/{study_uid}/series/{infos[3].series_uid}", headers={"accept": accept})
+    assert r.status_code == 200, r.text
+    decoded = multipart.decode(r.content, r.headers["content-type"])
+    assert all("transfer-syntax=1.2.840.10008.1.2.1" in h["content-type"] for h, _p in decoded)
+    copies = [pydicom.dcmread(io.BytesIO(p)) for _h, p in decoded]
+    assert sorted(c.SOPInstanceUID for c in copies) == sorted([infos[1].sop_uid, infos[3].sop_uid])
+    assert all(c.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian for c in copies)
+
+    # An outsider: 404, no byte of an instance, no read recorded.
+    reads = await _file_reads(db, file_ids)
+    stranger = await as_user(world.users["other_clinician"])
+    for url in (f"/dicomweb/studies/{study_uid}", f"/dicomweb/studies/{study_uid}/series/{one_series}",
+                f"/dicomweb/studies/{study_uid}/series/{one_series}/instances/{infos[0].sop_uid}"):
+        chunks: list[bytes] = []
+        status, headers, _ended = await _get_streamed(app, url, stranger, chunks.append)
+        assert status == 404 and not headers["content-type"].startswith("multipart/")
+        assert b"DICM" not in b"".join(chunks)
+    assert await _file_reads(db, file_ids) == reads
+
+
+async def test_a_damaged_instance_is_never_sent_as_whole(app, world, as_user, db, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.uid import generate_uid
+
+    from telebridge.files.models import ClinicalFile, FileBlob
+
+    me = await as_user(world.spoke_clinician)
+    study_uid = generate_uid()
+    raws = _in_one_study(["CT_small.dcm", "MR_small.dcm"], study_uid)
+    ids = {dicom.parse(raw).sop_uid: (await _upload(me, world.patient_a.id, raw)).json()["instance"]["file_id"]
+           for raw in raws}
+    whole = await me.get(f"/dicomweb/studies/{study_uid}")
+    sent = [pydicom.dcmread(io.BytesIO(p)) for _h, p in multipart.decode(whole.content, whole.headers["content-type"])]
+    first, last = sent[0], sent[-1]  # the order of the answer; damage the last instance sent
+    blob = await db.get(FileBlob, (await db.get(ClinicalFile, uuid.UUID(ids[last.SOPInstanceUID]))).blob_id)
+    path = Path(imaging_rt.settings.files_dir) / "objects" / blob.object_key
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x20
+    path.write_bytes(bytes(raw))
+    # Damaged before anything was sent: an error answer.
+    one = await me.get(f"/dicomweb/studies/{study_uid}/series/{last.SeriesInstanceUID}/instances/{last.SOPInstanceUID}")
+    assert one.status_code == 500 and one.json()["error"]["code"] == "integrity"
+    # Damaged while streaming: the answer is cut where that part starts; it is never closed.
+    chunks: list[bytes] = []
+    with pytest.raises(Exception):  # noqa: B017 - the server aborts the response, whatever the error
+        await _get_streamed(app, f"/dicomweb/studies/{study_uid}", me, chunks.append)
+    body = b"".join(chunks)
+    good = next(r for r in raws if dicom.parse(r).sop_uid == first.SOPInstanceUID)
+    assert good in body and body.endswith(b"Content-Type: application/dicom\r\n\r\n")
+    assert not body.rstrip().endswith(b"--")
+
+
+async def test_wado_rs_streams_a_large_study_without_holding_it_in_memory(app, world, as_user, db, imaging_rt,
+                                                                         tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.uid import generate_uid
+
+    me = await as_user(world.spoke_clinician)
+    study_uid = generate_uid()
+    paths = [big_instance(tmp_path / f"{n}.dcm", 40, study_uid=study_uid) for n in range(3)]  # 3 x 20 MiB
+    size = sum(p.stat().st_size for p in paths)
+    assert size > 60 * 1024 * 1024
+    for p in paths:
+        r = await me.post(f"/api/v1/imaging/patients/{world.patient_a.id}/instances", content=_streamed(p),
+                          headers={"content-type": "application/dicom", "content-length": str(p.stat().st_size)})
+        assert r.status_code == 201, r.text
+    parser: multipart.Parser | None = None
+    hashes: list[str] = []
+    digest = hashlib.sha256()
+    received = [0]
+
+    def on_chunk(chunk: bytes) -> None:
+        nonlocal digest
+        assert parser is not None
+        received[0] += len(chunk)
+        for event in parser.feed(chunk):
+            if isinstance(event, multipart.PartData):
+                digest.update(event.data)
+            elif isinstance(event, multipart.PartEnd):
+                hashes.append(digest.hexdigest())
+                digest = hashlib.sha256()
+
+    boundary = "-"  # the parser needs the boundary: read it from the first chunk
+    first: list[bytes] = []
+
+    def start(chunk: bytes) -> None:
+        nonlocal parser, boundary
+        if parser is None:
+            first.append(chunk)
+            joined = b"".join(first)
+            if b"\r\n" not in joined:
+                return
+            boundary = joined[2:joined.index(b"\r\n")].decode()
+            parser = multipart.Parser(f"multipart/related; boundary={boundary}")
+            first.clear()
+            on_chunk(joined)
+            return
+        on_chunk(chunk)
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        status, headers, ended = await _get_streamed(app, f"/dicomweb/studies/{study_uid}", me, start)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 200 and ended and parser is not None and parser.closed
+    assert boundary in headers["content-type"]
+    assert sorted(hashes) == sorted(hashlib.sha256(p.read_bytes()).hexdigest() for p in paths)
+    assert received[0] > size and peak < size / 4, (peak, size)
+
+
 async def test_an_instance_over_the_limit_is_refused_at_once_and_nothing_is_stored(app, world, as_user, db,
                                                                                    imaging_rt, tmp_path) -> None:  # type: ignore[no-untyped-def]
     imaging_rt.settings = imaging_rt.settings.model_copy(
         update={"files_max_mb": {**imaging_rt.settings.files_max_mb, "dicom": 1}})
     me = await as_user(world.spoke_clinician)
     me.headers["accept-language"] = "en"
-    big = _big_instance(tmp_path / "big.dcm", frames=12)  # 6 MiB
+    big = big_instance(tmp_path / "big.dcm", frames=12)  # 6 MiB
     good = data("CT_small.dcm")
     boundary = "over-the-limit"
     part = f"\r\n--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()

@@ -261,3 +261,134 @@ async def test_a_truncated_stored_file_is_refused_when_indexed(db, world, imagin
         with pytest.raises(dicom.BadDicom):
             await service.ingest_file(db, me, file_id=stored.id)
     await db.rollback()
+
+
+# --------------------------------------------------------------------------- streamed PACS pull
+
+def _one_study(names: list[str], study_uid: str) -> list[bytes]:
+    """Bundled instances made into one study (new UIDs: content of this test only)."""
+    from pydicom.uid import generate_uid
+
+    series, out = generate_uid(), []
+    for name in names:
+        ds = pydicom.dcmread(io.BytesIO(data(name)))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.PatientID, ds.PatientName = "PULL-1", "Thu^Nghiem"  # one patient in the PACS too
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        out.append(buf.getvalue())
+    return out
+
+
+def _spools(rt) -> list:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    where = Path(rt.settings.files_dir) / "spool"
+    return sorted(where.iterdir()) if where.exists() else []
+
+
+async def test_pull_streams_a_study_of_several_instances_and_a_second_pull_adds_nothing(db, world, imaging_rt,
+                                                                                      orthanc) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.uid import generate_uid
+
+    me = await subject_of(db, world.spoke_clinician)
+    study_uid = generate_uid()
+    raws = _one_study(["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", ULTRASOUND], study_uid)
+    async with DicomWebClient(orthanc.dicomweb) as pacs:
+        assert len((await pacs.store(raws)).stored) == 4
+        sent = await pacs.retrieve_study(study_uid)  # what the PACS sends for the study
+        before = await _file_count(db, world.patient_a.id)
+        pulled = await service.pull_study(db, me, pacs, patient_id=world.patient_a.id, study_uid=study_uid)
+        await db.commit()
+        assert sorted(p.instance.sop_uid for p in pulled) == sorted(dicom.parse(r).sop_uid for r in raws)
+        assert all(p.created and p.study.source == "pacs" for p in pulled)
+        stored = [(await files.read_bytes(db, me, file_id=p.instance.file_id))[1] for p in pulled]
+        assert sorted(stored) == sorted(sent)  # each instance stored byte for byte as the PACS sent it
+        assert await _file_count(db, world.patient_a.id) == before + 4
+        again = await service.pull_study(db, me, pacs, patient_id=world.patient_a.id, study_uid=study_uid)
+        await db.commit()
+        assert not any(p.created for p in again) and {p.instance.id for p in again} == {p.instance.id for p in pulled}
+        assert await _file_count(db, world.patient_a.id) == before + 4
+    assert _spools(imaging_rt) == []
+
+
+async def test_pull_of_a_large_study_is_not_held_in_memory(db, world, imaging_rt, orthanc, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import hashlib
+    import tracemalloc
+
+    from pydicom.uid import generate_uid
+
+    from tests.imaging.samples import big_instance
+
+    me = await subject_of(db, world.spoke_clinician)
+    study_uid = generate_uid()
+    paths = [big_instance(tmp_path / f"{n}.dcm", 40, study_uid=study_uid) for n in range(3)]  # 3 x 20 MiB
+    size = sum(p.stat().st_size for p in paths)
+    assert size > 60 * 1024 * 1024
+    async with DicomWebClient(orthanc.dicomweb, timeout=120) as pacs:
+        for p in paths:
+            assert (await pacs.store([p.read_bytes()])).stored
+        gc.collect()
+        tracemalloc.start()
+        try:
+            pulled = await service.pull_study(db, me, pacs, patient_id=world.patient_a.id, study_uid=study_uid)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    await db.commit()
+    assert len(pulled) == 3 and all(p.created for p in pulled)
+    stored = {(await db.get(ClinicalFile, p.instance.file_id)).sha256 for p in pulled}
+    assert stored == {hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    assert peak < size / 4, (peak, size)
+    assert _spools(imaging_rt) == []
+
+
+async def _fake_pacs(answer: bytes):  # type: ignore[no-untyped-def]
+    """A PACS on loopback that answers every request with ``answer`` (raw HTTP), then hangs up."""
+    import asyncio
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/dicom-web"
+
+
+async def test_pull_refuses_another_study_and_a_cut_answer_and_stores_nothing(db, world, imaging_rt) -> None:  # type: ignore[no-untyped-def]
+    from pydicom.uid import generate_uid
+
+    from telebridge.imaging import multipart
+
+    me = await subject_of(db, world.spoke_clinician)
+    wanted, other = generate_uid(), generate_uid()
+    raws = _one_study(["CT_small.dcm"], wanted) + _one_study(["MR_small.dcm"], other)
+    body, content_type = multipart.encode(raws)
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n".encode()
+    before = await _file_count(db, world.patient_a.id)
+    answers = {
+        "another study": head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body,
+        "cut off": head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:len(body) // 2],
+        "no DICOM": head + b"Content-Length: 0\r\n\r\n",
+    }
+    for case, answer in answers.items():
+        server, url = await _fake_pacs(answer)
+        try:
+            async with server, DicomWebClient(url, timeout=5) as pacs:
+                if case == "cut off":
+                    with pytest.raises(PacsUnavailable) as down:
+                        await service.pull_study(db, me, pacs, patient_id=world.patient_a.id, study_uid=wanted)
+                    assert down.value.message == "The image archive (PACS) cannot be reached right now; try again later."
+                else:
+                    with pytest.raises(BadInput) as refused:
+                        await service.pull_study(db, me, pacs, patient_id=world.patient_a.id, study_uid=wanted)
+                    if case == "another study":
+                        assert refused.value.message == service.WRONG_STUDY
+        finally:
+            await db.rollback()
+        assert await _file_count(db, world.patient_a.id) == before, case
+        assert _spools(imaging_rt) == [], case

@@ -266,6 +266,48 @@ async def open_content(db: AsyncSession, subject: Subject, *, file_id: uuid.UUID
     return file, body()
 
 
+@dataclass
+class Opened:
+    """A file whose read is authorised (and audited, unless the caller audits its use itself), to
+    be read later without the database: a streamed answer outlives the request's session. Each
+    :meth:`chunks` reads it again from the object store; every chunk is authenticated before it is
+    released and the whole content is checked against its hash at the end, so a consumer that only
+    closes a part once the iteration has ended never presents damaged content as whole."""
+
+    file: ClinicalFile
+    sha256: str
+    _key: bytes
+    _object_key: str
+    _rt: Runtime
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        digest = hashlib.sha256()
+        stream = crypto.decrypt_stream(self._key, self._rt.store.get(self._object_key))
+        try:
+            async for chunk in stream:
+                digest.update(chunk)
+                yield chunk
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        if digest.hexdigest() != self.sha256:
+            raise crypto.IntegrityError("the content does not match its hash")
+
+
+async def open_later(db: AsyncSession, subject: Subject, *, file_id: uuid.UUID, audit: bool = True) -> Opened:
+    """:func:`read_bytes` in two steps: the checks and the audit record now, the reading later
+    (:meth:`Opened.chunks`, which needs no session)."""
+    file, basis = await readable(db, subject, file_id)
+    rt = get_runtime()
+    blob = await _blob(db, file.blob_id)
+    if audit:
+        audit_read(db, subject, file, basis)
+    try:
+        key = blobs.data_key(rt, blob)
+    except crypto.IntegrityError:
+        raise Damaged(DAMAGED) from None
+    return Opened(file, blob.sha256, key, blob.object_key, rt)
+
+
 async def list_for_patient(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID) -> list[ClinicalFile]:
     _access, basis = await patients.readable(db, subject, patient_id)
     files = await repo.for_patient(db, patient_id)

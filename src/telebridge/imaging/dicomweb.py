@@ -2,18 +2,22 @@
 
 Async (httpx). A PACS that cannot be reached, or answers with a server error, raises
 :class:`PacsUnavailable` (502) with a translated message; nothing is half-stored on our side
-because callers ingest only what was fully received.
+because callers ingest only what was fully received. A study is retrieved into encrypted temporary
+files as it arrives (:meth:`DicomWebClient.retrieve_study_spooled`), never held whole in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 import httpx
 
 from telebridge.imaging import multipart
-from telebridge.kit.errors import DomainError, NotFound
+from telebridge.kit.errors import DomainError, NotFound, TooLarge
 from telebridge.kit.i18n import N_
 
 DICOM_JSON = "application/dicom+json"
@@ -44,6 +48,14 @@ class StoreResult:
     failed: list[tuple[str, int | None]] = field(default_factory=list)  # (SOP instance UID, failure reason)
 
 
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.status_code == 404:
+        raise NotFound(PACS_NOT_FOUND)
+    if response.status_code >= 400 and response.status_code not in (409,):
+        raise PacsUnavailable(PACS_FAILED, status=response.status_code)
+    return response
+
+
 class DicomWebClient:
     def __init__(self, base_url: str, *, headers: dict[str, str] | None = None, timeout: float = 30.0,
                  transport: httpx.AsyncBaseTransport | None = None):
@@ -64,11 +76,7 @@ class DicomWebClient:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError:
             raise PacsUnavailable(PACS_DOWN) from None
-        if response.status_code == 404:
-            raise NotFound(PACS_NOT_FOUND)
-        if response.status_code >= 400 and response.status_code not in (409,):
-            raise PacsUnavailable(PACS_FAILED, status=response.status_code)
-        return response
+        return _checked(response)
 
     # ----------------------------------------------------------------- QIDO-RS
     async def _search(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -103,6 +111,25 @@ class DicomWebClient:
 
     async def retrieve_study(self, study_uid: str) -> list[bytes]:
         return await self._retrieve(f"/studies/{study_uid}")
+
+    @asynccontextmanager
+    async def retrieve_study_spooled(self, study_uid: str, *, directory: Path,
+                                     limit_of: Callable[[str], tuple[int, TooLarge] | None],
+                                     total: int) -> AsyncIterator[list[multipart.SpooledPart]]:
+        """:meth:`retrieve_study` for studies of any size: the answer is read as it arrives, each part
+        to an encrypted temporary file under ``directory`` (see :func:`multipart.spooled`); yields the
+        parts once the whole message is in, and removes the files on leaving."""
+        accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+        async with AsyncExitStack() as stack:
+            try:
+                response = _checked(await stack.enter_async_context(
+                    self._http.stream("GET", f"/studies/{study_uid}", headers={"accept": accept})))
+                parts = await stack.enter_async_context(multipart.spooled(
+                    response.aiter_bytes(),
+                    response.headers.get("content-type", ""), directory=directory, total=total, limit_of=limit_of))
+            except httpx.TransportError:  # unreachable, or the answer was cut off
+                raise PacsUnavailable(PACS_DOWN) from None
+            yield parts
 
     async def retrieve_series(self, study_uid: str, series_uid: str) -> list[bytes]:
         return await self._retrieve(f"/studies/{study_uid}/series/{series_uid}")

@@ -9,10 +9,11 @@ target record is named with ``?patient_id=<uuid>`` (and optionally ``&consultati
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydicom.dataelem import DataElement
 
 from telebridge.identity.deps import ApiSubject, Db
@@ -171,17 +172,20 @@ def _transfer_syntax(request: Request) -> str | None:
     return None
 
 
-def _multipart(parts: list[bytes], transfer_syntax: str | None) -> Response:
+def _part_type(transfer_syntax: str | None) -> str:
     part_type = "application/dicom"
     if transfer_syntax and transfer_syntax != "*":
         part_type += f"; transfer-syntax={transfer_syntax}"
-    body, content_type = multipart.encode(parts, part_type)
-    return Response(body, media_type=content_type.split(";")[0], headers={"content-type": content_type})
+    return part_type
 
 
 async def _retrieve(request: Request, db: Db, subject: ApiSubject, study_uid: str, series_uid: str | None = None,
                     sop_uid: str | None = None) -> Response:
-    """WADO-RS: the instances of a study, a series or one instance, as stored or decompressed."""
+    """WADO-RS: the instances of a study, a series or one instance, as stored or decompressed.
+
+    Every check and audit record happens, and is committed, before the first byte is sent; then
+    the instances are streamed from storage one after the other (a study of several GB is never
+    held in memory), without the request's session, which is closed by then."""
     syntax = _transfer_syntax(request)
     if sop_uid is not None:
         located = [await service.locate(db, subject, study_uid=study_uid, series_uid=series_uid, sop_uid=sop_uid)]
@@ -193,8 +197,26 @@ async def _retrieve(request: Request, db: Db, subject: ApiSubject, study_uid: st
                    for i in instances]
     if not located:
         raise service.NotFound(service.NO_INSTANCE)
-    parts = [await service.instance_bytes(db, subject, one, transfer_syntax=syntax) for one in located]
-    return _multipart(parts, syntax)
+    parts = await service.retrievals(db, subject, located, transfer_syntax=syntax)
+    try:
+        await parts[0].open()  # a damaged or unreachable first instance is still an error answer
+        await db.commit()  # every read is audited before any byte leaves
+    except BaseException:
+        for part in parts:
+            await part.aclose()
+        raise
+    body, content_type = multipart.encode_stream([part.chunks() for part in parts], _part_type(syntax))
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in body:
+                yield chunk
+        finally:  # a client that leaves (or a failed part) closes what is still open
+            await body.aclose()  # type: ignore[attr-defined]
+            for part in parts:
+                await part.aclose()
+
+    return StreamingResponse(stream(), media_type=content_type.split(";")[0], headers={"content-type": content_type})
 
 
 @router.get("/studies/{study_uid}")

@@ -2,7 +2,8 @@
 
 Requests are read as they arrive (:class:`Parser`, :func:`spooled`): each part's payload goes to
 an encrypted temporary spool on disk, so a body of several GB never sits in memory. Answers and
-the client use :func:`encode` and :func:`decode` on bytes.
+the client use :func:`encode` and :func:`decode` on bytes; WADO-RS answers of stored instances are
+sent as they are read (:func:`encode_stream`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +42,41 @@ def encode(parts: list[bytes], part_type: str = "application/dicom") -> tuple[by
     boundary = uuid.uuid4().hex
     chunks: list[bytes] = []
     for part in parts:
-        chunks.append(f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode("ascii"))
+        chunks.append(_opening(boundary, part_type))
         chunks.append(part)
         chunks.append(b"\r\n")
-    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
-    return b"".join(chunks), f'multipart/related; type="{part_type.split(";")[0].strip()}"; boundary={boundary}'
+    chunks.append(_closing(boundary))
+    return b"".join(chunks), _content_type(boundary, part_type)
+
+
+def _opening(boundary: str, part_type: str) -> bytes:
+    return f"--{boundary}\r\nContent-Type: {part_type}\r\n\r\n".encode("ascii")
+
+
+def _closing(boundary: str) -> bytes:
+    return f"--{boundary}--\r\n".encode("ascii")
+
+
+def _content_type(boundary: str, part_type: str) -> str:
+    return f'multipart/related; type="{part_type.split(";")[0].strip()}"; boundary={boundary}'
+
+
+def encode_stream(parts: Iterable[AsyncIterable[bytes]],
+                  part_type: str = "application/dicom") -> tuple[AsyncIterator[bytes], str]:
+    """:func:`encode` of parts read as they are sent: the same bytes, as an async iterator. A part is
+    closed (CRLF, next delimiter) only once its iterator has ended, so a part whose reading fails
+    (e.g. an integrity check) cuts the message short instead of ending it as if whole."""
+    boundary = uuid.uuid4().hex
+
+    async def body() -> AsyncIterator[bytes]:
+        for part in parts:
+            yield _opening(boundary, part_type)
+            async for chunk in part:
+                yield chunk
+            yield b"\r\n"
+        yield _closing(boundary)
+
+    return body(), _content_type(boundary, part_type)
 
 
 def decode(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:

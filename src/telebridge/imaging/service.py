@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -20,14 +20,16 @@ from telebridge.config import get_settings
 from telebridge.files import blobs
 from telebridge.files import service as files
 from telebridge.files.models import ClinicalFile
+from telebridge.files.runtime import get_runtime
 from telebridge.files.sniff import HEAD
+from telebridge.files.uploads import request_spool_dir
 from telebridge.imaging import dicom, policy
 from telebridge.imaging import repository as repo
 from telebridge.imaging.dicomweb import DicomWebClient, tag_value
 from telebridge.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from telebridge.kit import audit, crypto, storage
 from telebridge.kit.access import authorize
-from telebridge.kit.errors import BadInput, DomainError, Forbidden, NotFound
+from telebridge.kit.errors import BadInput, DomainError, Forbidden, NotFound, TooLarge
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
 from telebridge.patients import service as patients
@@ -48,6 +50,7 @@ PUSH_DENIED = N_("Only clinicians of a facility caring for this patient may send
 WRONG_CONSULTATION = N_("This consultation is about another patient.")
 WRONG_STUDY = N_("The image archive sent images of another study; nothing was imported.")
 NOT_A_DICOM_FILE = N_("This file is not a DICOM image.")
+PULL_MAX = 1 << 50  # a study pulled from the PACS: each instance is limited, not their number
 
 
 class SyntaxNotOffered(DomainError):
@@ -234,20 +237,25 @@ async def _head(source: blobs.Source) -> bytes:
     return bytes(head)
 
 
+async def _parse_stream(source: blobs.Source) -> dicom.DicomInfo:
+    """:func:`dicom.parse` of an instance read as a stream (only its header held in memory)."""
+    parser = dicom.StreamParser()
+    chunks = source()
+    try:
+        async for chunk in chunks:
+            parser.feed(chunk)
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    return parser.finish()
+
+
 async def ingest_stream(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, content: Content,
                         filename: str | None = None, context_type: str | None = None,
                         context_id: uuid.UUID | None = None, source: str = "upload") -> Ingested:
     """:func:`ingest` for an instance read as a stream (a request body spooled to disk): checked with
     :class:`dicom.StreamParser`, then stored through the files domain chunk by chunk; only its
     header is held in memory. The caller has checked :func:`may_add` before reading the body."""
-    parser = dicom.StreamParser()
-    chunks = content.source()
-    try:
-        async for chunk in chunks:
-            parser.feed(chunk)
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    info = parser.finish()  # 415 / 422 before anything is stored
+    info = await _parse_stream(content.source)  # 415 / 422 before anything is stored
     await may_add(db, subject, patient_id, context_type, context_id)  # still allowed?
     return await _index(db, subject, patient_id=patient_id, info=info, file=None, data=None, filename=filename,
                         context_type=context_type, context_id=context_id, source=source, content=content)
@@ -390,6 +398,78 @@ async def instance_bytes(db: AsyncSession, subject: Subject, located: Located, *
         raise SyntaxNotOffered(SYNTAX_NOT_OFFERED)
     ds = await dataset(db, subject, located, action="read", detail={"transfer_syntax": transfer_syntax})
     return await asyncio.to_thread(dicom.decompressed, ds)
+
+
+class Retrieval:
+    """One instance of a WADO-RS answer, authorised and audited by :func:`retrievals`, read once
+    the request's session is gone: the original chunk by chunk from storage (decrypted, every
+    chunk authenticated, the whole checked against its hash), or a decompressed copy made in
+    memory (one instance at a time)."""
+
+    def __init__(self, opened: files.Opened, decompress: bool) -> None:
+        self._opened = opened
+        self._decompress = decompress
+        self._stream: AsyncIterator[bytes] | None = None
+        self._first = b""
+
+    async def _decompressed(self) -> AsyncIterator[bytes]:
+        ds = datasets.get(self._opened.sha256)
+        if ds is None:
+            data = b"".join([c async for c in self._opened.chunks()])
+            ds = await asyncio.to_thread(dicom.read, data)
+            datasets.put(self._opened.sha256, ds, len(data))
+            del data
+        out = await asyncio.to_thread(dicom.decompressed, ds)
+        for at in range(0, len(out), blobs.READ):
+            yield out[at:at + blobs.READ]
+
+    async def open(self) -> None:
+        """Start reading: the first chunk is checked now, while a failure can still be an answer
+        (500 for a failed integrity check, 503 when storage is unreachable)."""
+        self._stream = self._decompressed() if self._decompress else self._opened.chunks()
+        try:
+            self._first = await anext(self._stream, b"")
+        except crypto.IntegrityError:
+            raise files.Damaged(files.DAMAGED) from None
+        except (storage.ObjectMissing, storage.StorageUnavailable):
+            raise files.StorageDown(files.STORAGE_DOWN) from None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The instance's bytes; a later failure raises (the streamed answer is then cut short)."""
+        if self._stream is None:
+            await self.open()
+        assert self._stream is not None
+        try:
+            if self._first:
+                yield self._first
+                self._first = b""
+            async for chunk in self._stream:
+                yield chunk
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._stream is not None:
+            await self._stream.aclose()  # type: ignore[attr-defined]
+
+
+async def retrievals(db: AsyncSession, subject: Subject, located: list[Located], *,
+                     transfer_syntax: str | None = None) -> list[Retrieval]:
+    """:func:`instance_bytes` of each instance in two steps: every check and audit record now (the
+    same records), the reading later through :meth:`Retrieval.chunks`, without the session."""
+    out = []
+    for one in located:
+        if transfer_syntax in (None, "*", one.instance.transfer_syntax_uid):
+            out.append(Retrieval(await files.open_later(db, subject, file_id=one.file.id), decompress=False))
+            continue
+        if transfer_syntax != dicom.EXPLICIT_LE:
+            raise SyntaxNotOffered(SYNTAX_NOT_OFFERED)
+        # As :func:`dataset`: the file read is audited when the parsed instance is not cached.
+        cached = datasets.get(one.file.sha256) is not None
+        opened = await files.open_later(db, subject, file_id=one.file.id, audit=not cached)
+        _audit_use(db, subject, one, action="read", detail={"transfer_syntax": transfer_syntax})
+        out.append(Retrieval(opened, decompress=True))
+    return out
 
 
 async def bulk_data(db: AsyncSession, subject: Subject, located: Located, *, tag: int) -> tuple[list[bytes], str]:
@@ -541,18 +621,26 @@ async def pull_study(db: AsyncSession, subject: Subject, client: DicomWebClient,
                      study_uid: str, context_type: str | None = None,
                      context_id: uuid.UUID | None = None) -> list[Ingested]:
     """Retrieve a whole study from the PACS (WADO-RS) into the patient's record and, optionally,
-    a consultation. Everything is checked before anything is stored."""
+    a consultation. Everything is checked before anything is stored; the study is never held in
+    memory (each instance is spooled to disk, encrypted, as it arrives)."""
     authorize(policy.can_use_pacs(subject), action="import", object_type="pacs", patient_id=patient_id,
               message=PACS_DENIED)
     await may_add(db, subject, patient_id, context_type, context_id)
-    received = await client.retrieve_study(study_uid)
-    parsed = [(dicom.parse(data), data) for data in received]
-    if not parsed or any(info.study_uid != study_uid for info, _ in parsed):
-        raise BadInput(WRONG_STUDY)
-    out = []
-    for info, data in parsed:
-        out.append(await _index(db, subject, patient_id=patient_id, info=info, file=None, data=data, filename=None,
-                                context_type=context_type, context_id=context_id, source="pacs"))
+    rt = get_runtime()
+    limit = files.limit_bytes(rt.settings, "dicom")
+    too_large = TooLarge(N_("The file is too large: at most {mb} MB for this type."), mb=limit // (1024 * 1024))
+    # Each instance to an encrypted temporary file as it arrives (a study of several GB is never in
+    # memory), all of them checked, then stored from there chunk by chunk; the files are gone after.
+    async with client.retrieve_study_spooled(study_uid, directory=request_spool_dir(rt),
+                                             limit_of=lambda _type: (limit, too_large), total=PULL_MAX) as parts:
+        checked = [(await _parse_stream(part.source), Content(part.size, part.source)) for part in parts]
+        if not checked or any(info.study_uid != study_uid for info, _ in checked):
+            raise BadInput(WRONG_STUDY)
+        out = []
+        for info, content in checked:
+            out.append(await _index(db, subject, patient_id=patient_id, info=info, file=None, data=None,
+                                    filename=None, context_type=context_type, context_id=context_id, source="pacs",
+                                    content=content))
     audit.record(db, subject, action="import", object_type=STUDY, object_id=out[0].study.id, patient_id=patient_id,
                  detail={"instances": len(out), "new": sum(i.created for i in out)})
     return out
