@@ -17,12 +17,9 @@ many times a second. An entry is used only while everything it was built from st
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +28,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, attributes
 
 from telebridge.identity.models import ApiToken, RoleAssignment, User, UserSession
+from telebridge.kit import events
 from telebridge.kit.db import after_commit
 from telebridge.kit.subject import Subject
 from telebridge.patients.models import BreakGlassGrant
-
-log = logging.getLogger(__name__)
 
 TTL = timedelta(seconds=15)
 TOPIC = "identity"
@@ -150,27 +146,11 @@ def _bulk(state: Any) -> None:
         _mark(state.session, None)
 
 
-@contextlib.asynccontextmanager
-async def listening(bus: Any) -> AsyncIterator[None]:
-    """Drop entries when another app process announces an identity change."""
+def listening(bus: Any) -> contextlib.AbstractAsyncContextManager[None]:
+    """Drop entries when another app process announces an identity change (entries still expire
+    if the bus is lost: then all are dropped)."""
 
-    async def listen() -> None:
-        while True:
-            try:
-                async with bus.subscribe(TOPIC) as events:
-                    async for ev in events:
-                        CACHE.drop(ev.payload.get("users"))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a lost bus must not stop the app; entries still expire
-                log.warning("identity cache: event bus lost, retrying")
-                CACHE.drop(None)
-                await asyncio.sleep(1)
+    async def handle(event: events.Event) -> None:
+        CACHE.drop(event.payload.get("users"))
 
-    task = asyncio.get_running_loop().create_task(listen())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return events.listening(bus, TOPIC, handle, name="identity cache", on_lost=lambda: CACHE.drop(None))

@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telebridge.kit.db import after_commit
+
+log = logging.getLogger("telebridge.events")
 
 
 @dataclass(frozen=True)
@@ -139,3 +142,33 @@ def bind(session: AsyncSession, state: Any) -> AsyncSession:
     session.info["notifier"] = getattr(state, "notifier", None)
     session.info["settings"] = getattr(state, "settings", None)
     return session
+
+
+@contextlib.asynccontextmanager
+async def listening(bus: Bus, topic: str, handle: Callable[[Event], Awaitable[None]], *, name: str,
+                    on_lost: Callable[[], None] | None = None) -> AsyncIterator[None]:
+    """Run ``handle`` for every event of ``topic`` in a background task while the block runs (an
+    app's lifespan). A lost bus is retried every second (``on_lost`` runs first); it never stops
+    the app."""
+
+    async def listen() -> None:
+        while True:
+            try:
+                async with bus.subscribe(topic) as events:
+                    async for event in events:
+                        await handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a lost bus must not stop the app
+                log.warning("%s: event bus lost, retrying", name, exc_info=True)
+                if on_lost is not None:
+                    on_lost()
+                await asyncio.sleep(1)
+
+    task = asyncio.get_running_loop().create_task(listen())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
