@@ -84,10 +84,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def app_server(ns: str, database_url: str, janus_cfg: jn.JanusConfig | None, log: Path) -> Iterator[Server]:
+def app_server(ns: str, database_url: str, janus_cfg: jn.JanusConfig | None, log: Path,
+               **extra: str) -> Iterator[Server]:
+    """The app in the namespace (``extra``: more environment, e.g. ``TELEBRIDGE_REDIS_URL``); app
+    processes given the same ``log`` directory share the files and recordings directories."""
     port = 18000 + secrets.randbelow(20000)
     env = {**os.environ, "TELEBRIDGE_DATABASE_URL": database_url, "TELEBRIDGE_LOG_LEVEL": "WARNING",
-           "TELEBRIDGE_ENVIRONMENT": "test", "TELEBRIDGE_FILES_DIR": str(log.parent / "files")}
+           "TELEBRIDGE_ENVIRONMENT": "test", "TELEBRIDGE_FILES_DIR": str(log.parent / "files"), **extra}
     if janus_cfg is not None:
         env.update(TELEBRIDGE_JANUS_URL=janus_cfg.url, TELEBRIDGE_JANUS_API_SECRET=janus_cfg.api_secret,
                    TELEBRIDGE_JANUS_ADMIN_KEY=janus_cfg.admin_key)
@@ -114,6 +117,27 @@ def app_server(ns: str, database_url: str, janus_cfg: jn.JanusConfig | None, log
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def forward(ns: str, host: str, port: int, directory: Path) -> Iterator[None]:
+    """``host:port`` of the host reachable as 127.0.0.1:``port`` inside the namespace (tests.calls.forward)."""
+    sock = directory / f"fwd-{port}.sock"
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for cmd in ([sys.executable, "-m", "tests.calls.forward", "unix", str(sock), f"{host}:{port}"],
+                    [*in_ns(ns), sys.executable, "-m", "tests.calls.forward", "tcp", str(port), str(sock)]):
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+            procs.append(proc)
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"forwarding {host}:{port} did not start")
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+        sock.unlink(missing_ok=True)
 
 
 def run_peers(ns: str, spec: dict[str, Any], timeout: float = 180, module: str = "tests.calls.peers") -> dict[str, Any]:

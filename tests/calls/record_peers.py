@@ -3,11 +3,14 @@
 ``python -m tests.calls.record_peers`` with a JSON spec on stdin; prints one JSON report line::
 
     {"base": "...", "session_id": "...", "bearers": ["tok", ...], "frames": 10, "timeout": 90,
-     "steps": [{"as": "tok", "post": "/api/v1/...", "sleep": 3}, ...]}
+     "bases": ["...", ...],  # optional: each participant's app process (several processes, Redis)
+     "steps": [{"as": "tok", "post": "/api/v1/...", "sleep": 3, "base": "..."}, {"leave": 0}, ...]}
 
 The participants (if any) join and exchange media as in :mod:`tests.calls.peers`; once everyone
 receives everyone, the steps are sent in order (each answer is reported, then the step's
-``sleep`` lets media flow), and every ``recording`` notice each participant got is reported.
+``sleep`` lets media flow; ``base`` sends it to another app process; ``leave`` makes that
+participant leave the room, reported as ``{"left": i}``), and every ``recording`` notice each
+participant got is reported.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Watcher(Participant):
 
 async def step(base: str, s: dict[str, Any]) -> dict[str, Any]:
     """POST or GET as the bearer ``as`` (none: a signed link); ``save`` writes the body to a file."""
+    base = s.get("base", base)
     headers = {"authorization": f"Bearer {s['as']}"} if s.get("as") else {}
     async with httpx.AsyncClient(base_url=base, headers=headers) as http:
         r = await (http.post(s["post"]) if "post" in s else http.get(s["get"]))
@@ -53,7 +57,8 @@ async def main() -> None:
     bearers = spec.get("bearers", [])
     spec["expect_others"] = len(bearers) - 1
     events = [asyncio.Event() for _ in bearers]
-    people = [Watcher(i, spec, b, events[i]) for i, b in enumerate(bearers)]
+    bases = spec.get("bases") or [spec["base"]] * len(bearers)
+    people = [Watcher(i, {**spec, "base": bases[i]}, b, events[i]) for i, b in enumerate(bearers)]
     runs = []
     for p in people:
         runs.append(asyncio.ensure_future(p.run()))
@@ -63,7 +68,17 @@ async def main() -> None:
         await asyncio.wait_for(all_done(people, events, None), spec.get("timeout", 90))
     except TimeoutError:
         ok = False
-    answers = [await step(spec["base"], s) for s in spec.get("steps", [])] if ok else []
+    answers = []
+    for s in spec.get("steps", []) if ok else []:
+        if "leave" in s:
+            i = s["leave"]
+            await people[i].send({"type": "leave"})
+            runs[i].cancel()
+            await people[i].close()
+            await asyncio.sleep(s.get("sleep", 0))
+            answers.append({"left": i})
+        else:
+            answers.append(await step(spec["base"], s))
     await asyncio.sleep(0.5 if people else 0)  # the last notice reaches everyone
     for r in runs:
         r.cancel()

@@ -1,28 +1,42 @@
-"""Room state through the real app processes (signaling only, no media: nothing here needs a
-network namespace): a second tab of the same person replaces the first, in one process
-without Redis; and with Redis the participants of one room may be connected to different
-app processes sharing PostgreSQL and Redis."""
+"""Room state through the real app processes: a second tab of the same person replaces the
+first, in one process without Redis; and with Redis the participants of one room may be
+connected to different app processes sharing PostgreSQL and Redis (signaling only, no media);
+a Janus room recorded across two such processes (real media from aiortc peers, in the sealed
+network namespace with Janus, as in test_recording)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from telebridge.calls.models import LiveSession, LiveSessionAttendance, LiveSessionSite
+from telebridge.calls.models import (
+    LiveSession,
+    LiveSessionAttendance,
+    LiveSessionRecording,
+    LiveSessionSite,
+)
+from telebridge.files.models import ClinicalFile
+from telebridge.kit.audit import AuditEvent
 from telebridge.kit.db import make_engine, make_sessionmaker, utcnow
+from telebridge.patients.models import CareRelationship, Consent
 from tests import factories
 from tests.browser.conftest import serving
+from tests.calls import harness
 from tests.calls.helpers import consultation, extra_sites
 from tests.conftest import PG_URL, REDIS_URL, fresh_database, need
 
@@ -247,3 +261,212 @@ async def test_redis_directory_orders_joins_and_forgets_a_dead_process() -> None
     finally:
         await a.close()
         await b.close()
+
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_a_rooms_recording_has_one_starter_and_one_closer(kind: str) -> None:
+    """The recording state shared by a room's processes: of two Starts one wins, every process adds
+    its feeds while it runs, and of several closers exactly one takes it (with all the feeds)."""
+    from telebridge.calls.directory import LocalDirectory, RedisDirectory
+
+    if kind == "redis":
+        need(REDIS_URL is not None, "needs Redis (TELEBRIDGE_TEST_REDIS_URL)")
+        a, b = RedisDirectory(str(REDIS_URL), "node-a"), RedisDirectory(str(REDIS_URL), "node-b")
+    else:
+        a = b = LocalDirectory()  # type: ignore[assignment]  # one process
+    sid = uuid.uuid4()
+    who = {"user_id": "u1", "name": "BS A", "site": "Hub"}
+    try:
+        await a.add_feeds(sid, {"f0": who})  # not recording: nothing is kept
+        won = await asyncio.gather(a.start_recording(sid, {"id": "r1", "directory": "/rec/r1"}),
+                                   b.start_recording(sid, {"id": "r2", "directory": "/rec/r2"}))
+        assert sorted(won) == [False, True]
+        winner = "r1" if won[0] else "r2"
+        assert await a.recording(sid) == await b.recording(sid) == {"id": winner, "directory": f"/rec/{winner}"}
+        await a.add_feeds(sid, {"f1": who})
+        await b.add_feeds(sid, {"f2": {**who, "user_id": "u2"}})
+        assert await a.take_recording(sid, "r3") is None  # only the given recording
+        taken = await asyncio.gather(a.take_recording(sid), b.take_recording(sid), a.take_recording(sid))
+        assert [t for t in taken if t is not None] == [
+            ({"id": winner, "directory": f"/rec/{winner}"}, {"f1": who, "f2": {**who, "user_id": "u2"}})]
+        assert await b.recording(sid) is None
+        await b.add_feeds(sid, {"f3": who})  # after the close: not kept for the next recording
+        assert await b.start_recording(sid, {"id": "r4", "directory": "/rec/r4"})
+        assert await a.take_recording(sid, "r4") == ({"id": "r4", "directory": "/rec/r4"}, {})
+    finally:
+        await a.close()
+        if b is not a:
+            await b.close()
+
+
+# ---------------------------------------------------------------- recording across app processes
+
+
+@dataclass
+class JanusPair:
+    """Two app processes in the sealed namespace, one Janus, PostgreSQL and Redis (forwarded in)."""
+
+    ns: str
+    a: str
+    b: str
+    setup: Setup
+
+    async def recordable_session(self) -> uuid.UUID:
+        """A session of a new consultation whose patient consented to recording (so its room is a Janus room)."""
+        w = self.setup.world
+        assert w.patient_a is not None
+        sid = await self.setup.session([w.hub_a.id, w.spoke_a.id])
+        async with self.setup.maker() as db:
+            ls = await db.get(LiveSession, sid)
+            assert ls is not None
+            db.add(Consent(patient_id=w.patient_a.id, purpose="recording", granted=True, text_version="2025-01",
+                           method="written", given_by="Bệnh nhân", recorded_by=w.users["spoke_clinician"].id,
+                           recorded_at=utcnow()))
+            db.add(CareRelationship(patient_id=w.patient_a.id, facility_id=w.hub_a.id, basis="consultation_request",
+                                    basis_ref=str(ls.consultation_id), created_at=utcnow()))
+            await db.commit()
+        return sid
+
+    async def drive(self, spec: dict[str, Any]) -> dict[str, Any]:
+        spec = {"base": self.a, "frames": 10, "timeout": 120, **spec}
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: harness.run_peers(self.ns, spec, module="tests.calls.record_peers"))
+
+    async def finished(self, sid: uuid.UUID) -> list[LiveSessionRecording]:
+        """The session's recordings once the conversion job is done with all of them."""
+        rows: list[LiveSessionRecording] = []
+        for _ in range(900):
+            async with self.setup.maker() as db:
+                rows = list((await db.execute(select(LiveSessionRecording).where(
+                    LiveSessionRecording.live_session_id == sid))).scalars())
+            if rows and all(r.status in ("ready", "empty", "failed") for r in rows):
+                break
+            await asyncio.sleep(0.2)
+        return rows
+
+    async def stops(self, sid: uuid.UUID) -> list[AuditEvent]:
+        async with self.setup.maker() as db:
+            return list((await db.execute(select(AuditEvent).where(
+                AuditEvent.object_id == str(sid), AuditEvent.action.in_(["record_start", "record_stop"]))
+                .order_by(AuditEvent.at))).scalars())
+
+
+@pytest.fixture(scope="module")
+async def janus_pair(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[JanusPair]:
+    need(PG_URL is not None and REDIS_URL is not None, "needs PostgreSQL and Redis (TELEBRIDGE_TEST_*_URL)")
+    ok, reason = harness.netns_supported()
+    need(ok, reason)
+    need(shutil.which("janus-pp-rec") is not None, "recording needs janus-pp-rec (janus-tools; make system-deps)")
+    tmp = tmp_path_factory.mktemp("callsrec")
+    url = await fresh_database(tmp, "postgresql", "_callsrec")
+    s, engine = await build(url, 0)
+    pg, redis = make_url(url), urlsplit(str(REDIS_URL))
+    env = {"TELEBRIDGE_REDIS_URL": str(REDIS_URL)}
+    with harness.netns() as ns, \
+            harness.forward(ns, pg.host or "127.0.0.1", pg.port or 5432, tmp), \
+            harness.forward(ns, redis.hostname or "127.0.0.1", redis.port or 6379, tmp), \
+            harness.janus(ns, tmp / "janus") as jp, \
+            harness.app_server(ns, url, jp.config, tmp / "a.log", **env) as a, \
+            harness.app_server(ns, url, jp.config, tmp / "b.log", **env) as b:  # same files and recordings
+        yield JanusPair(ns, a.base, b.base, s)
+    await engine.dispose()
+
+
+def _rec(sid: uuid.UUID, action: str = "") -> str:
+    return f"/api/v1/calls/sessions/{sid}/recording{action}"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_room_on_two_processes_is_recorded_from_either(janus_pair: JanusPair) -> None:
+    """Start through one process, Stop through the other: everyone is told, and each participant's
+    media is kept, wherever their socket is held."""
+    jp = janus_pair
+    w = jp.setup.world
+    host_user, spoke_user = w.users["hub_specialist"], w.users["spoke_clinician"]
+    host, spoke = jp.setup.bearers["hub"], jp.setup.bearers["spoke"]
+    sid = await jp.recordable_session()
+    report = await jp.drive({"session_id": str(sid), "bearers": [host, spoke], "bases": [jp.a, jp.b], "steps": [
+        {"as": host, "base": jp.b, "post": _rec(sid), "sleep": 3},
+        {"as": host, "base": jp.a, "post": _rec(sid)},
+        {"as": host, "base": jp.a, "post": _rec(sid, "/stop")},
+        {"as": host, "base": jp.b, "post": _rec(sid, "/stop")}]})
+    assert report["ok"], report
+    assert [p["mode"] for p in report["participants"]] == ["sfu", "sfu"]
+    started, again, stopped, not_recording = report["answers"]
+    assert started["status"] == 201 and started["body"]["status"] == "recording", started
+    assert again["status"] == 409 and again["body"]["error"]["code"] == "already_recording", again
+    assert stopped["status"] == 200 and stopped["body"]["status"] == "processing", stopped
+    assert not_recording["status"] == 409 and not_recording["body"]["error"]["code"] == "not_recording"
+    for p in report["participants"]:  # the host (on A) and the spoke (on B) saw it go on, then off
+        assert p["notices"] == [False, True, False], p
+
+    [row] = await jp.finished(sid)
+    assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
+    assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id), str(spoke_user.id)])
+    async with jp.setup.maker() as db:
+        names = [f.filename for f in (await db.execute(select(ClinicalFile).where(
+            ClinicalFile.id.in_([uuid.UUID(i) for i in row.file_ids or []])))).scalars()]
+    for user in (host_user, spoke_user):  # each WebM named after its participant
+        assert sum(user.username in n for n in names) == 1, names
+    assert [(e.action, e.actor_user_id) for e in await jp.stops(sid)] == [("record_start", host_user.id),
+                                                                          ("record_stop", host_user.id)]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_recording_runs_until_the_room_is_empty_on_every_process(janus_pair: JanusPair) -> None:
+    """The participant on A leaves: B's participant is still in the room, so the recording goes on
+    (and A still knows it); once B's leaves too, the recording closes as the system."""
+    jp = janus_pair
+    w = jp.setup.world
+    host_user, spoke_user = w.users["hub_specialist"], w.users["spoke_clinician"]
+    host, spoke = jp.setup.bearers["hub"], jp.setup.bearers["spoke"]
+    sid = await jp.recordable_session()
+    report = await jp.drive({"session_id": str(sid), "bearers": [host, spoke], "bases": [jp.a, jp.b], "steps": [
+        {"as": host, "base": jp.a, "post": _rec(sid), "sleep": 2},
+        {"leave": 0, "sleep": 2},
+        {"as": host, "base": jp.a, "post": _rec(sid), "sleep": 1},
+        {"leave": 1, "sleep": 3},
+        {"as": host, "base": jp.b, "post": _rec(sid, "/stop")}]})
+    assert report["ok"], report
+    started, _, still, _, closed_already = report["answers"]
+    assert started["status"] == 201, started
+    assert still["status"] == 409 and still["body"]["error"]["code"] == "already_recording", still
+    assert closed_already["status"] == 409 and closed_already["body"]["error"]["code"] == "not_recording"
+    for p in report["participants"]:  # nobody was told it stopped while they were in the room
+        assert p["notices"] == [False, True], p
+
+    [row] = await jp.finished(sid)
+    assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
+    assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id), str(spoke_user.id)])
+    assert [(e.action, e.actor_user_id) for e in await jp.stops(sid)] == [("record_start", host_user.id),
+                                                                          ("record_stop", None)]  # the system
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_process_without_participants_starts_and_stops_the_recording(janus_pair: JanusPair) -> None:
+    """Start and Stop reach a process holding nobody of the room (a load balancer's choice): it asks
+    Janus through a session of its own, and the other process adds its participants' feeds."""
+    jp = janus_pair
+    w = jp.setup.world
+    host_user, spoke_user = w.users["hub_specialist"], w.users["spoke_clinician"]
+    host, spoke = jp.setup.bearers["hub"], jp.setup.bearers["spoke"]
+    sid = await jp.recordable_session()
+    empty = await jp.drive({"session_id": str(sid), "steps": [{"as": host, "base": jp.a, "post": _rec(sid)}]})
+    [not_open] = empty["answers"]
+    assert not_open["status"] == 409 and not_open["body"]["error"]["code"] == "room_not_open", not_open
+
+    report = await jp.drive({"session_id": str(sid), "bearers": [host, spoke], "bases": [jp.b, jp.b], "steps": [
+        {"as": host, "base": jp.a, "post": _rec(sid), "sleep": 3},
+        {"as": host, "base": jp.a, "post": _rec(sid, "/stop")}]})
+    assert report["ok"], report
+    started, stopped = report["answers"]
+    assert started["status"] == 201 and stopped["status"] == 200, report["answers"]
+    for p in report["participants"]:
+        assert p["notices"] == [False, True, False], p
+    [row] = await jp.finished(sid)
+    assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
+    assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id), str(spoke_user.id)])

@@ -12,7 +12,11 @@ processes, so the state lives in Redis (``RedisDirectory``):
   of two people joining at once, the later one is sure to see the earlier one, so the later one
   makes the offers (mesh) and replaces an older tab of the same person;
 - ``telebridge:calls:node:<node>``: a key each process renews while it serves rooms; the entries
-  of a process that stopped renewing it (crashed) drop out of the room's list.
+  of a process that stopped renewing it (crashed) drop out of the room's list;
+- ``telebridge:calls:<session>:recording`` (the recording under way: its row id and directory,
+  claimed with ``SET NX`` so of two Starts one wins) and ``:feeds`` (a hash Janus feed id → who
+  publishes it, filled by every process for its own participants while the recording runs);
+  whoever stops it takes both in one script, so exactly one process closes a recording.
 
 Messages for participants held by another process travel over the event bus topic
 ``calls:<session>`` (rooms.CallHub.deliver); the directory only holds the membership.
@@ -47,6 +51,15 @@ class Directory(Protocol):
 
     async def members(self, session_id: uuid.UUID) -> list[dict[str, Any]]: ...
 
+    async def start_recording(self, session_id: uuid.UUID, rec: dict[str, Any]) -> bool: ...
+
+    async def recording(self, session_id: uuid.UUID) -> dict[str, Any] | None: ...
+
+    async def add_feeds(self, session_id: uuid.UUID, feeds: dict[str, dict[str, str]]) -> None: ...
+
+    async def take_recording(self, session_id: uuid.UUID, recording_id: str | None = None
+                             ) -> tuple[dict[str, Any], dict[str, dict[str, str]]] | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -59,6 +72,7 @@ class LocalDirectory:
         self._meta: dict[uuid.UUID, dict[str, Any]] = {}
         self._members: dict[uuid.UUID, dict[str, dict[str, Any]]] = {}
         self._seq = 0
+        self._recording: dict[uuid.UUID, tuple[dict[str, Any], dict[str, dict[str, str]]]] = {}
 
     async def meta(self, session_id: uuid.UUID) -> dict[str, Any] | None:
         return self._meta.get(session_id)
@@ -88,6 +102,31 @@ class LocalDirectory:
 
     async def members(self, session_id: uuid.UUID) -> list[dict[str, Any]]:
         return [dict(e) for e in self._members.get(session_id, {}).values()]
+
+    async def start_recording(self, session_id: uuid.UUID, rec: dict[str, Any]) -> bool:
+        """Claim the room's recording (``rec``: its row ``id`` and ``directory``); False if one runs."""
+        if session_id in self._recording:
+            return False
+        self._recording[session_id] = (dict(rec), {})
+        return True
+
+    async def recording(self, session_id: uuid.UUID) -> dict[str, Any] | None:
+        state = self._recording.get(session_id)
+        return dict(state[0]) if state else None
+
+    async def add_feeds(self, session_id: uuid.UUID, feeds: dict[str, dict[str, str]]) -> None:
+        """Who publishes which feed, kept only while a recording runs."""
+        state = self._recording.get(session_id)
+        if state is not None:
+            state[1].update(feeds)
+
+    async def take_recording(self, session_id: uuid.UUID, recording_id: str | None = None
+                             ) -> tuple[dict[str, Any], dict[str, dict[str, str]]] | None:
+        """End the room's recording (only ``recording_id``'s if given): its state and feeds, or None."""
+        state = self._recording.get(session_id)
+        if state is None or (recording_id is not None and state[0]["id"] != recording_id):
+            return None
+        return self._recording.pop(session_id)
 
     async def close(self) -> None:
         return None
@@ -158,6 +197,29 @@ class RedisDirectory:
             await self._redis.hdel(key, *dead)
         return [{k: v for k, v in e.items() if k != "_node"} for e in entries if alive.get(e["_node"]) is not None]
 
+    async def start_recording(self, session_id: uuid.UUID, rec: dict[str, Any]) -> bool:
+        return bool(await self._redis.eval(_START, 2, self._key(session_id, "recording"),
+                                           self._key(session_id, "feeds"), json.dumps(rec), ROOM_TTL))
+
+    async def recording(self, session_id: uuid.UUID) -> dict[str, Any] | None:
+        raw = await self._redis.get(self._key(session_id, "recording"))
+        return json.loads(raw) if raw else None
+
+    async def add_feeds(self, session_id: uuid.UUID, feeds: dict[str, dict[str, str]]) -> None:
+        if feeds:
+            args = [x for feed, who in feeds.items() for x in (feed, json.dumps(who))]
+            await self._redis.eval(_ADD_FEEDS, 2, self._key(session_id, "recording"), self._key(session_id, "feeds"),
+                                   ROOM_TTL, *args)
+
+    async def take_recording(self, session_id: uuid.UUID, recording_id: str | None = None
+                             ) -> tuple[dict[str, Any], dict[str, dict[str, str]]] | None:
+        got = await self._redis.eval(_TAKE, 2, self._key(session_id, "recording"), self._key(session_id, "feeds"),
+                                     recording_id or "")
+        if not got:
+            return None
+        raw, *pairs = got
+        return json.loads(raw), {_s(pairs[i]): json.loads(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+
     async def close(self) -> None:
         if self._beat is not None:
             self._beat.cancel()
@@ -185,6 +247,34 @@ e['seq'] = cjson.decode(old)['seq']
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
 return 1
 """
+
+# KEYS: recording, feeds hash; ARGV: state JSON, TTL. Of two Starts one wins (feeds of an older one go).
+_START = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+# KEYS: recording, feeds hash; ARGV: TTL, feed, who JSON, ... Only while a recording runs.
+_ADD_FEEDS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+# KEYS: recording, feeds hash; ARGV: recording id or ''. Takes both at once: one closer.
+_TAKE = """
+local r = redis.call('GET', KEYS[1])
+if not r then return nil end
+if ARGV[1] ~= '' and cjson.decode(r)['id'] ~= ARGV[1] then return nil end
+local out = redis.call('HGETALL', KEYS[2])
+table.insert(out, 1, r)
+redis.call('DEL', KEYS[1], KEYS[2])
+return out
+"""
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def make_directory(redis_url: str | None, node: str) -> Directory:

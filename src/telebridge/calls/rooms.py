@@ -19,7 +19,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import WebSocket
 
@@ -30,9 +30,6 @@ from telebridge.kit import i18n
 from telebridge.kit.events import Bus
 from telebridge.kit.i18n import N_
 from telebridge.kit.subject import Subject
-
-if TYPE_CHECKING:
-    from telebridge.calls.recording import Active
 
 log = logging.getLogger("telebridge.calls")
 MESH_MAX = 3
@@ -63,6 +60,10 @@ class Peer:
         return {"peer_id": self.id, "user_id": str(self.subject.user_id), "name": self.subject.display_name,
                 "title": self.title, "site": self.site, "feed": self.feed if self.live else None, "seq": self.seq}
 
+    def who(self) -> dict[str, str]:
+        """Who publishes this participant's feed (a recording names and attributes files by it)."""
+        return {"user_id": str(self.subject.user_id), "name": self.subject.display_name, "site": self.site}
+
     def text(self, message: str) -> str:
         """A message in this participant's language (they may be served by another request's task)."""
         return i18n.translations(self.locale).gettext(message)
@@ -90,7 +91,6 @@ class Room:
     control: jn.JanusSession | None = None
     degraded: bool = False  # an SFU room running as a mesh because Janus is unreachable
     relay: asyncio.Task[None] | None = None  # messages from the other processes (Redis)
-    recording: Active | None = None  # Janus is recording this room (calls.recording)
 
     async def broadcast(self, msg: dict[str, Any], *, but: str | None = None) -> None:
         """To the participants connected to this process (``CallHub.deliver`` reaches everyone)."""
@@ -191,6 +191,24 @@ class CallHub:
         if self.bus is not None and (to is None or to not in room.peers):
             await self.bus.publish(_topic(room.session_id), {"node": self.node, "to": to, "but": but, "msg": msg})
 
+    async def tell(self, session_id: uuid.UUID, msg: dict[str, Any]) -> None:
+        """Send to everyone in a room, also from a process that holds none of its participants."""
+        room = self.rooms.get(session_id)
+        if room is not None:
+            await self.deliver(room, msg)
+        elif self.bus is not None:
+            await self.bus.publish(_topic(session_id), {"node": self.node, "to": None, "but": None, "msg": msg})
+
+    async def share_feeds(self, session_id: uuid.UUID) -> None:
+        """A recording started: every process adds its own publishers to the recording's feeds."""
+        room = self.rooms.get(session_id)
+        if room is not None:
+            await self._add_feeds(room)
+        await self._control(session_id, "feeds")
+
+    async def _add_feeds(self, room: Room) -> None:
+        await self.directory.add_feeds(room.session_id, {p.feed: p.who() for p in list(room.peers.values()) if p.feed})
+
     async def _deliver_here(self, room: Room, msg: dict[str, Any], *, to: str | None, but: str | None) -> None:
         if to is not None:
             target = room.peers.get(to)
@@ -238,6 +256,8 @@ class CallHub:
         to = p.get("to")
         if p.get("control") == "end":
             await self._end_here(room)
+        elif p.get("control") == "feeds":
+            await self._add_feeds(room)
         elif p.get("control") == "replace":
             old = room.peers.get(str(to))
             if old is not None:

@@ -149,7 +149,7 @@ async def _enter(hub: CallHub, room: Room, peer: Peer, settings: Any) -> None:
             await hub.replace(room, old, by=peer.id)
     welcome: dict[str, Any] = {"type": "welcome", "peer_id": peer.id, "mode": room.mode, "peers": others,
                                "ice_servers": service.turn_credentials(settings, peer.subject.user_id),
-                               "recording": room.recording is not None}
+                               "recording": await hub.directory.recording(room.session_id) is not None}
     if room.degraded:
         welcome["notice"] = gettext(N_("The video server is not reachable: this session continues directly between "
                                        "at most {n} participants.")).format(n=MESH_MAX)
@@ -175,7 +175,7 @@ async def _handle(hub: CallHub, room: Room, peer: Peer, msg: dict[str, Any]) -> 
             peer.publisher = await peer.janus.attach()
             peer.feed, answer = await jn.join_publisher(peer.publisher, room=room.janus_room,
                                                         display=peer.id, offer=jsep)
-            recording.note_feed(room, peer)
+            await recording.note_feed(hub, room, peer)
             await peer.send({"type": "published", "feed": peer.feed, "jsep": answer})
             peer.tasks.append(asyncio.create_task(_announce_when_up(hub, room, peer, peer.publisher)))
         else:  # renegotiation or ICE restart
@@ -268,11 +268,11 @@ async def _leave(app: Any, hub: CallHub, room: Room, peer: Peer) -> None:
             bind(db, app.state)
             await service.record_leave(db, peer.subject, attendance_id=peer.attendance_id, quality=peer.quality)
             await db.commit()
-    if not room.peers and room.recording is not None:  # the last one here left while recording
+    if not room.peers:  # the last one here left: the recording closes if nobody is left anywhere
         from telebridge.calls import recording
 
         try:
-            await recording.room_emptied(app, room)
+            await recording.room_emptied(app, room.session_id)
         except Exception:  # noqa: BLE001 - the room still closes; the recording row says what happened
             log.exception("closing the recording of room %s failed", room.session_id)
     with contextlib.suppress(Exception):
