@@ -52,6 +52,21 @@ def hog_memory(data: bytes) -> bytes:
     return _tiny_png()
 
 
+def look_around(data: bytes) -> bytes:
+    """An exploited decoder looking for secrets and a way out: the environment, and a TCP
+    connection to the port given in ``data`` (the app's database or Redis, say)."""
+    import json
+    import socket
+
+    secrets_seen = sorted(k for k in os.environ if k.startswith("TELEBRIDGE_"))
+    try:
+        with socket.create_connection(("127.0.0.1", int(data)), timeout=2):
+            reached = True
+    except OSError:
+        reached = False
+    return json.dumps({"secrets": secrets_seen, "reached": reached}).encode()
+
+
 def worker_pid(data: bytes) -> bytes:
     return str(os.getpid()).encode()
 

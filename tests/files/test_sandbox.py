@@ -145,3 +145,18 @@ async def test_the_app_stops_its_preview_workers(tmp_path: Path) -> None:
         png = await runtime.get_runtime().previews.run(tasks.image_thumbnail, samples.jpeg())
         assert png.startswith(b"\x89PNG") and len(spawned_workers()) == 1
     assert spawned_workers() == []
+
+
+async def test_a_worker_holds_no_secrets_and_reaches_no_network(workers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What an exploited decoder could see: not the app's settings (secret key, database URL),
+    and no connection to a service listening on the machine's loopback."""
+    import json
+    import socket
+
+    monkeypatch.setenv("TELEBRIDGE_SECRET_KEY", "not-for-decoders")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        seen = json.loads(await workers.run(hostile.look_around, str(port).encode()))
+    assert seen == {"secrets": [], "reached": False}

@@ -5,8 +5,12 @@ A native decoder (Pillow, pdfium, libsndfile, FFmpeg) fed a hostile or broken fi
 ``render(data: bytes) -> bytes``, in a worker process instead of the app process:
 
 - workers are started with "spawn" (a fresh interpreter: no copy of the app's threads, sockets
-  or secrets in memory) and, before they receive any data, limit themselves: address space
-  (RLIMIT_AS), CPU seconds (RLIMIT_CPU, counted afresh for every render), no core dumps;
+  or secrets in memory) and, before they receive any data, confine themselves: the app's
+  secrets leave their environment, they may not gain privileges, they get a network namespace of
+  their own with no interface (no database, Redis or internet to reach), and limits on address
+  space (RLIMIT_AS), CPU seconds (RLIMIT_CPU, counted afresh for every render) and core dumps.
+  (They still run as the app's user: files it may read stay readable. A separate user or a
+  container is the deployment's step further.)
 - the parent enforces a wall-clock timeout and kills the worker when it passes;
 - each worker is a one-process ``ProcessPoolExecutor`` of its own, so that a crash or a kill
   affects only the render it was doing, never another one running at the same time; a worker is
@@ -63,9 +67,34 @@ class RenderError(Exception):
     """An exception of the renderer that could not travel back as itself."""
 
 
+# What a worker must not hold: the app's secrets and addresses (settings come from TELEBRIDGE_*
+# variables, and "spawn" hands the parent's environment to the child).
+_SECRET_PREFIXES = ("TELEBRIDGE_", "PG", "REDIS", "AWS_", "DATABASE_URL")
+_CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def _confine() -> bool:
+    """Drop the app's secrets from the environment, forbid gaining privileges (setuid programs),
+    and move to a network namespace of its own with no interface up, so that a decoder exploited
+    by a crafted file cannot reach the database, Redis or the internet. Returns whether the
+    network could be cut (it needs user namespaces when not root; a kernel without them keeps
+    the rest of the confinement)."""
+    import ctypes
+
+    for name in list(os.environ):
+        if name.startswith(_SECRET_PREFIXES):
+            del os.environ[name]
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    flags = _CLONE_NEWNET if os.geteuid() == 0 else _CLONE_NEWUSER | _CLONE_NEWNET
+    return libc.unshare(flags) == 0
+
+
 def _limit(memory_bytes: int, cpu_lifetime: int) -> None:
     """Initializer of every worker: runs before the worker receives any data."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of a terminal reaches the whole group: the app stops us
+    _confine()
     for name, value in _THREADS_ENV.items():
         os.environ.setdefault(name, value)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
