@@ -36,3 +36,27 @@ async def test_a_recording_left_running_is_recovered_at_start(app, world, sessio
             AuditEvent.action == "record_stop", AuditEvent.object_id == str(ls.id)))).one()
         assert stop.actor_role == "system" and '"recovered": true' in (stop.detail or "")
     assert await recording.recover(app) == 0  # nothing left running
+
+
+async def test_a_start_whose_row_was_not_committed_is_abandoned(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The database failed as a Start committed: the room's recording is let go at once (the host
+    can press Record again), what Janus had written is deleted, and another recording is untouched."""
+    import types
+    import uuid
+
+    from telebridge.calls.rooms import CallHub
+
+    hub = CallHub(None, None, None)  # no Janus here: stopping it is skipped, the rest is the same
+    app = types.SimpleNamespace(state=types.SimpleNamespace(calls_hub=hub))
+    session, started, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    written = tmp_path / started.hex
+    written.mkdir()
+    (written / "feed-1-video.mjr").write_bytes(b"MJR00002")
+    assert await hub.directory.start_recording(session, {"id": str(started), "directory": str(written)})
+    await recording.abandon(app, session, other, tmp_path / other.hex)  # not this room's recording
+    assert (await hub.directory.recording(session) or {}).get("id") == str(started)
+
+    await recording.abandon(app, session, started, written)
+    assert await hub.directory.recording(session) is None and not written.exists()
+    assert await hub.directory.start_recording(session, {"id": str(other), "directory": str(tmp_path)})
+    await hub.close()

@@ -76,8 +76,14 @@ async def join(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubj
 @router.post("/sessions/{session_id}/recording", response_model=RecordingOut, status_code=201)
 async def start_recording(session_id: uuid.UUID, request: Request, db: Db, subject: ApiSubject) -> RecordingOut:
     """The host starts recording (409 without the patient's recorded consent); everyone in the room is told."""
-    out = RecordingOut.model_validate(await recording.start(db, subject, request.app, session_id=session_id))
-    await db.commit()
+    row = await recording.start(db, subject, request.app, session_id=session_id)
+    out = RecordingOut.model_validate(row)
+    try:
+        await db.commit()
+    except BaseException:
+        await recording.abandon(request.app, session_id, row.id,
+                                recording.recordings_dir(request.app.state.settings) / row.id.hex)
+        raise
     await recording.announce(request.app, session_id, on=True)
     return out
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -169,6 +170,17 @@ async def start(db: AsyncSession, subject: Subject, app: Any, *, session_id: uui
     audit.record(db, subject, action="record_start", object_type=OBJECT, object_id=ls.id, patient_id=c.patient_id,
                  detail={"recording_id": str(row.id)})
     return row
+
+
+async def abandon(app: Any, session_id: uuid.UUID, recording_id: uuid.UUID, directory: Path) -> None:
+    """A start whose row could not be committed (the database failed at that moment): let go of the
+    room's recording, stop Janus and delete what it wrote. Nothing unaccounted for is kept, and the
+    host can press Record again at once."""
+    hub = signaling.hub_of(app)
+    if await hub.directory.take_recording(session_id, str(recording_id)) is not None:
+        with contextlib.suppress(OSError, TimeoutError, jn.JanusError):
+            await _janus_record(hub, session_id, None)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 async def stop(db: AsyncSession, subject: Subject, app: Any, *, session_id: uuid.UUID) -> LiveSessionRecording:
