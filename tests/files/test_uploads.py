@@ -214,3 +214,21 @@ async def test_request_spools_left_by_a_stopped_process_are_swept(files_rt) -> N
     assert retention.sweep_request_spools(files_rt) == 1
     assert not stale.exists() and fresh.exists()
     assert retention.sweep_request_spools(files_rt) == 0
+
+
+async def test_a_stalled_writer_giving_up_never_cuts_a_newer_writers_data(tmp_path: Path) -> None:
+    """After a takeover the newer transfer writes from the confirmed offset while the stalled one
+    may still wake up and roll back (an unverifiable cut): the newer one's bytes must survive."""
+    from telebridge.files import blobs
+
+    spool = blobs.Spool(tmp_path / "u.part", os.urandom(32))
+    first, second = os.urandom(300_000), os.urandom(300_000)
+    stalled = spool.writer(0)
+    await stalled.write(first[:200_000])  # confirmed offset still 0: nothing committed yet
+    newer = spool.writer(0)  # the takeover: from the confirmed offset
+    await newer.write(second)
+    stalled.rollback()  # wakes up, gives up
+    stalled.close()
+    newer.close()
+    assert (stalled.offset, newer.offset) == (0, 300_000)
+    assert b"".join([c async for c in spool.read(limit=300_000)]) == second

@@ -168,8 +168,11 @@ class SpoolWriter:
         self.offset += len(data)
 
     def rollback(self) -> None:
-        """Forget what this writer wrote (a failed checksum)."""
-        self._fh.truncate(self.start)
+        """Forget what this writer wrote (a failed checksum, an unverifiable cut): the confirmed
+        offset stays at its start. The bytes stay on disk until the next writer, opened at the
+        confirmed offset, discards them; they are never truncated here, because after a takeover
+        a newer writer may already be writing past that offset (a stalled holder waking up must
+        not cut the newer one's data)."""
         self.offset = self.start
 
     def close(self) -> None:
