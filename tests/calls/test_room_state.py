@@ -328,6 +328,21 @@ class JanusPair:
             await db.commit()
         return sid
 
+    def cast(self) -> tuple[Any, Any, str, str]:
+        """The host and the spoke clinician (users), and their bearer tokens."""
+        users = self.setup.world.users
+        return (users["hub_specialist"], users["spoke_clinician"], self.setup.bearers["hub"],
+                self.setup.bearers["spoke"])
+
+    async def kept_for_both(self, sid: uuid.UUID) -> LiveSessionRecording:
+        """The session's one recording, converted: one WebM for each of the two participants."""
+        host_user, spoke_user, _, _ = self.cast()
+        [row] = await self.finished(sid)
+        assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
+        assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id),
+                                                                                 str(spoke_user.id)])
+        return row
+
     async def drive(self, spec: dict[str, Any]) -> dict[str, Any]:
         spec = {"base": self.a, "frames": 10, "timeout": 120, **spec}
         return await asyncio.get_running_loop().run_in_executor(
@@ -383,9 +398,7 @@ async def test_a_room_on_two_processes_is_recorded_from_either(janus_pair: Janus
     """Start through one process, Stop through the other: everyone is told, and each participant's
     media is kept, wherever their socket is held."""
     jp = janus_pair
-    w = jp.setup.world
-    host_user, spoke_user = w.users["hub_specialist"], w.users["spoke_clinician"]
-    host, spoke = jp.setup.bearers["hub"], jp.setup.bearers["spoke"]
+    host_user, spoke_user, host, spoke = jp.cast()
     sid = await jp.recordable_session()
     report = await jp.drive({"session_id": str(sid), "bearers": [host, spoke], "bases": [jp.a, jp.b], "steps": [
         {"as": host, "base": jp.b, "post": _rec(sid), "sleep": 3},
@@ -402,9 +415,7 @@ async def test_a_room_on_two_processes_is_recorded_from_either(janus_pair: Janus
     for p in report["participants"]:  # the host (on A) and the spoke (on B) saw it go on, then off
         assert p["notices"] == [False, True, False], p
 
-    [row] = await jp.finished(sid)
-    assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
-    assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id), str(spoke_user.id)])
+    row = await jp.kept_for_both(sid)
     async with jp.setup.maker() as db:
         names = [f.filename for f in (await db.execute(select(ClinicalFile).where(
             ClinicalFile.id.in_([uuid.UUID(i) for i in row.file_ids or []])))).scalars()]
@@ -420,9 +431,7 @@ async def test_a_recording_runs_until_the_room_is_empty_on_every_process(janus_p
     """The participant on A leaves: B's participant is still in the room, so the recording goes on
     (and A still knows it); once B's leaves too, the recording closes as the system."""
     jp = janus_pair
-    w = jp.setup.world
-    host_user, spoke_user = w.users["hub_specialist"], w.users["spoke_clinician"]
-    host, spoke = jp.setup.bearers["hub"], jp.setup.bearers["spoke"]
+    host_user, _, host, spoke = jp.cast()
     sid = await jp.recordable_session()
     report = await jp.drive({"session_id": str(sid), "bearers": [host, spoke], "bases": [jp.a, jp.b], "steps": [
         {"as": host, "base": jp.a, "post": _rec(sid), "sleep": 2},
@@ -438,9 +447,7 @@ async def test_a_recording_runs_until_the_room_is_empty_on_every_process(janus_p
     for p in report["participants"]:  # nobody was told it stopped while they were in the room
         assert p["notices"] == [False, True], p
 
-    [row] = await jp.finished(sid)
-    assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
-    assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id), str(spoke_user.id)])
+    await jp.kept_for_both(sid)
     assert [(e.action, e.actor_user_id) for e in await jp.stops(sid)] == [("record_start", host_user.id),
                                                                           ("record_stop", None)]  # the system
 
@@ -451,9 +458,7 @@ async def test_a_process_without_participants_starts_and_stops_the_recording(jan
     """Start and Stop reach a process holding nobody of the room (a load balancer's choice): it asks
     Janus through a session of its own, and the other process adds its participants' feeds."""
     jp = janus_pair
-    w = jp.setup.world
-    host_user, spoke_user = w.users["hub_specialist"], w.users["spoke_clinician"]
-    host, spoke = jp.setup.bearers["hub"], jp.setup.bearers["spoke"]
+    _, _, host, spoke = jp.cast()
     sid = await jp.recordable_session()
     empty = await jp.drive({"session_id": str(sid), "steps": [{"as": host, "base": jp.a, "post": _rec(sid)}]})
     [not_open] = empty["answers"]
@@ -467,6 +472,4 @@ async def test_a_process_without_participants_starts_and_stops_the_recording(jan
     assert started["status"] == 201 and stopped["status"] == 200, report["answers"]
     for p in report["participants"]:
         assert p["notices"] == [False, True, False], p
-    [row] = await jp.finished(sid)
-    assert (row.status, row.error, len(row.file_ids or [])) == ("ready", None, 2)
-    assert sorted(f["user_id"] for f in (row.feeds or {}).values()) == sorted([str(host_user.id), str(spoke_user.id)])
+    await jp.kept_for_both(sid)
