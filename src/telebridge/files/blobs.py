@@ -27,6 +27,20 @@ from telebridge.kit import crypto
 from telebridge.kit.db import utcnow
 
 Source = Callable[[], AsyncIterator[bytes]]
+
+
+async def head_of(source: Source, n: int) -> bytes:
+    """The first ``n`` bytes of a source (fewer if it is shorter), reading no further."""
+    head = bytearray()
+    chunks = source()
+    try:
+        async for chunk in chunks:
+            head += chunk[:n - len(head)]
+            if len(head) >= n:
+                break
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+    return bytes(head)
 READ = 1024 * 1024
 
 

@@ -324,17 +324,6 @@ def _chain(spools: list[tuple[blobs.Spool, int]]) -> blobs.Source:
     return read
 
 
-async def _head_of(source: blobs.Source) -> bytes:
-    head = bytearray()
-    stream = source()
-    async for chunk in stream:
-        head += chunk
-        if len(head) >= HEAD:
-            break
-    await stream.aclose()  # type: ignore[attr-defined]
-    return bytes(head[:HEAD])
-
-
 async def _sha256_of(source: blobs.Source) -> str:
     digest = hashlib.sha256()
     async for chunk in source():
@@ -386,7 +375,7 @@ async def concatenate(db: AsyncSession, subject: Subject, *, parts: list[uuid.UU
         if expected is not None and await _sha256_of(source) != expected:  # nothing changes: the parts stay usable
             raise ChecksumMismatch(N_("The joined parts do not match the file's checksum: check their order."))
         try:
-            file = await _complete(db, subject, rt, upload, head=await _head_of(source), source=source,
+            file = await _complete(db, subject, rt, upload, head=await blobs.head_of(source, HEAD), source=source,
                                    discard=[spool for spool, _length in spools])
         finally:
             for piece in pieces:

@@ -191,7 +191,7 @@ async def _index(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, i
         return Ingested(study, series, existing, created=False)
     if file is None and content is not None:  # streamed: hashed, scanned, encrypted and stored chunk by chunk
         await files.writable_patient(db, subject, patient_id)
-        head = await _head(content.source)
+        head = await blobs.head_of(content.source, HEAD)
         file = await files.ingest(db, subject, patient_id=patient_id, filename=filename or f"{info.sop_uid}.dcm",
                                   size=content.size, head=head, source=content.source, context_type=context_type,
                                   context_id=context_id, allowed_kinds=DICOM_ONLY)
@@ -222,19 +222,6 @@ async def ingest(db: AsyncSession, subject: Subject, *, patient_id: uuid.UUID, d
     await may_add(db, subject, patient_id, context_type, context_id)
     return await _index(db, subject, patient_id=patient_id, info=info, file=None, data=data, filename=filename,
                         context_type=context_type, context_id=context_id, source=source)
-
-
-async def _head(source: blobs.Source) -> bytes:
-    head = bytearray()
-    chunks = source()
-    try:
-        async for chunk in chunks:
-            head += chunk[:HEAD - len(head)]
-            if len(head) >= HEAD:
-                break
-    finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
-    return bytes(head)
 
 
 async def _parse_stream(source: blobs.Source) -> dicom.DicomInfo:
